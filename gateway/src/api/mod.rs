@@ -1,0 +1,115 @@
+//! The JSON API under `/api/v1` (API.md).
+//!
+//! Contract: [`handle`] takes an [`ApiRequest`] (already size-limited by the caller) and
+//! always returns an [`ApiResponse`]: a handler's error becomes the JSON error body with
+//! its status. Routing is a flat match on method and path; handlers live in one file per
+//! flow and do only wire work (parse, call an `App` operation, shape the answer).
+//! State-changing calls made with a session must carry its CSRF token.
+
+pub mod error;
+pub mod login;
+pub mod wire;
+
+use crate::app::App;
+use crate::auth::session::SessionContext;
+use error::{ApiError, Code};
+use http::Method;
+use wire::{ApiRequest, ApiResponse};
+
+pub const PREFIX: &str = "/api/v1";
+
+pub async fn handle(app: &App, req: &ApiRequest) -> ApiResponse {
+    let now = crate::clock::now();
+    match route(app, req, now).await {
+        Ok(resp) => resp,
+        Err(e) => ApiResponse::error(&e),
+    }
+}
+
+async fn route(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+    let m = &req.method;
+    match req.path.as_str() {
+        "/captcha" => {
+            only(m, Method::GET)?
+                .then(login::captcha(app, req, now))
+                .await
+        }
+        "/tax-authorities" => {
+            only(m, Method::GET)?
+                .then(login::tax_authorities(app))
+                .await
+        }
+        "/modules" => only(m, Method::GET)?.then(login::modules(app)).await,
+        "/login/enterprise" => {
+            only(m, Method::POST)?
+                .then(login::enterprise(app, req, now))
+                .await
+        }
+        "/login/officer/sms" => {
+            only(m, Method::POST)?
+                .then(login::officer_sms(app, req, now))
+                .await
+        }
+        "/login/officer" => {
+            only(m, Method::POST)?
+                .then(login::officer(app, req, now))
+                .await
+        }
+        "/session" => {
+            only(m, Method::GET)?
+                .then(login::session(app, req, now))
+                .await
+        }
+        "/logout" => {
+            only(m, Method::POST)?
+                .then(login::logout(app, req, now))
+                .await
+        }
+        _ => Err(ApiError::new(Code::NotFound).with_message("接口不存在")),
+    }
+}
+
+/// Proof that the method matched; `then` runs the handler.
+struct Allowed;
+
+impl Allowed {
+    async fn then<F: std::future::Future<Output = Result<ApiResponse, ApiError>>>(
+        self,
+        f: F,
+    ) -> Result<ApiResponse, ApiError> {
+        f.await
+    }
+}
+
+fn only(method: &Method, allowed: Method) -> Result<Allowed, ApiError> {
+    if *method == allowed {
+        Ok(Allowed)
+    } else {
+        let mut e = ApiError::new(Code::MethodNotAllowed)
+            .with_message(format!("此接口只接受 {allowed} 请求"));
+        e.status = Some(405);
+        Err(e)
+    }
+}
+
+/// The caller's live session, or `UNAUTHENTICATED`.
+pub fn require_session(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext, ApiError> {
+    let token = req
+        .session_token
+        .as_deref()
+        .ok_or_else(|| ApiError::new(Code::Unauthenticated))?;
+    app.resolve_session(token, now)?
+        .ok_or_else(|| ApiError::new(Code::Unauthenticated).with_message("登录已失效，请重新登录"))
+}
+
+/// A state-changing call with a session must echo the session's CSRF token.
+pub fn require_csrf(req: &ApiRequest, ctx: &SessionContext) -> Result<(), ApiError> {
+    match req.csrf_token.as_deref() {
+        Some(t)
+            if crate::crypto::secrets::ct_eq(t.as_bytes(), ctx.session.csrf_token.as_bytes()) =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::new(Code::CsrfInvalid)),
+    }
+}

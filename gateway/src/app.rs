@@ -1,0 +1,110 @@
+//! The gateway's shared state, built once at start-up and shared by every request.
+//!
+//! Contract: [`App::open`] opens the store, loads catalog, schema and policies, builds
+//! the providers from the config and refuses to start on any error. Business operations
+//! are `impl App` blocks in `auth/` (login, sessions, throttling), one file per concern.
+
+use crate::audit::Audit;
+use crate::config::{CaptchaProvider, Config, SmsProvider};
+use crate::crypto::password::Hasher;
+use crate::crypto::secrets::Keyed;
+use crate::crypto::signing::IdentitySigner;
+use crate::policy::{Catalog, PolicyEngine};
+use crate::providers::outbox::Outbox;
+use crate::providers::realname::{FixtureRealname, HttpRealname, RealnameProvider};
+use crate::providers::sms::{HttpSms, OutboxSms, SmsSender};
+use crate::proxy::routes::Routes;
+use crate::store::Store;
+use std::sync::Arc;
+
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keyed: Keyed,
+    pub hasher: Hasher,
+    pub catalog: Arc<Catalog>,
+    pub policy: Arc<PolicyEngine>,
+    pub routes: Routes,
+    pub signer: IdentitySigner,
+    pub sms: Arc<dyn SmsSender>,
+    /// Development only: where issued captcha answers are also written.
+    pub captcha_outbox: Option<Arc<Outbox>>,
+    /// Real-name verification; registration and recovery are unavailable without it.
+    pub realname: Option<Arc<dyn RealnameProvider>>,
+    pub audit: Audit,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl App {
+    pub fn open(config: Config) -> Result<App, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            StartError::Other(format!("data dir {}: {e}", config.data_dir.display()))
+        })?;
+        let store = Store::open(&config.data_dir, config.sled_cache_bytes)?;
+        App::with_store(config, store)
+    }
+
+    pub fn with_store(config: Config, store: Store) -> Result<App, StartError> {
+        let catalog = Arc::new(Catalog::load(&config.modules)?);
+        let policy = Arc::new(PolicyEngine::load(
+            &config.schema,
+            &config.policies,
+            catalog.clone(),
+        )?);
+        let routes = Routes::new(&config.routes, &catalog).map_err(StartError::Other)?;
+        let keyed = Keyed::new(&config.secret_key.0)
+            .map_err(|e| StartError::Other(format!("secret key: {e}")))?;
+        let hasher = Hasher::new(&config.argon2).map_err(|e| StartError::Other(e.to_string()))?;
+        let mut outboxes: Vec<Arc<Outbox>> = Vec::new();
+        let mut outbox_for = |path: &std::path::Path| -> Arc<Outbox> {
+            if let Some(o) = outboxes.iter().find(|o| o.path() == path) {
+                return o.clone();
+            }
+            let o = Arc::new(Outbox::new(path));
+            outboxes.push(o.clone());
+            o
+        };
+        let captcha_outbox = match &config.captcha {
+            CaptchaProvider::Image => None,
+            CaptchaProvider::Outbox(p) => Some(outbox_for(p)),
+        };
+        let sms: Arc<dyn SmsSender> = match &config.sms {
+            SmsProvider::Outbox(p) => Arc::new(OutboxSms::new(outbox_for(p))),
+            SmsProvider::Http { url, timeout } => {
+                Arc::new(HttpSms::new(url, *timeout).map_err(|e| StartError::Other(e.to_string()))?)
+            }
+        };
+        let realname: Option<Arc<dyn RealnameProvider>> = match &config.realname {
+            None => None,
+            Some(crate::config::RealnameProvider::Fixture(path)) => Some(Arc::new(
+                FixtureRealname::load(path).map_err(|e| StartError::Other(e.to_string()))?,
+            )),
+            Some(crate::config::RealnameProvider::Http { url, timeout }) => {
+                Some(Arc::new(HttpRealname::new(url, *timeout)))
+            }
+        };
+        Ok(App {
+            realname,
+            signer: IdentitySigner::new(keyed.clone()),
+            audit: Audit::new(store.clone()),
+            config: Arc::new(config),
+            store,
+            keyed,
+            hasher,
+            catalog,
+            policy,
+            routes,
+            sms,
+            captcha_outbox,
+        })
+    }
+}

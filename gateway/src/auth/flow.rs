@@ -1,0 +1,71 @@
+//! Tickets of the multi-step flows (registration, recovery): created by the first step,
+//! read by each next step on the same client, removed by the last one. A ticket that is
+//! unknown, expired, of another flow or presented by another client is `TICKET_INVALID`.
+
+use crate::api::error::{ApiError, Code};
+use crate::app::App;
+use crate::store::records::{Flow, FlowTicket};
+
+/// Registration and recovery tickets live 15 minutes.
+pub const FLOW_LIFETIME: i64 = 15 * 60;
+
+impl App {
+    pub fn flow_hash(&self, ticket: &str) -> String {
+        self.keyed.hash("flow-ticket", ticket)
+    }
+
+    /// Stores a new flow ticket; returns the ticket and its hash. The caller flushes.
+    pub fn new_flow(
+        &self,
+        flow: Flow,
+        client: &str,
+        now: i64,
+    ) -> Result<(String, String), ApiError> {
+        let ticket = crate::crypto::secrets::token();
+        let hash = self.flow_hash(&ticket);
+        self.save_flow(&hash, client, flow, now)?;
+        Ok((ticket, hash))
+    }
+
+    pub fn save_flow(
+        &self,
+        hash: &str,
+        client: &str,
+        flow: Flow,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let record = FlowTicket {
+            client: client.to_string(),
+            expires_at: now + FLOW_LIFETIME,
+            flow,
+        };
+        self.store
+            .put(&self.store.trees.flow_tickets, hash, &record)?;
+        Ok(())
+    }
+
+    /// The live flow of `ticket` for this client: (hash, flow).
+    pub fn load_flow(
+        &self,
+        ticket: &str,
+        client: &str,
+        now: i64,
+    ) -> Result<(String, Flow), ApiError> {
+        let hash = self.flow_hash(ticket);
+        let t: FlowTicket = self
+            .store
+            .get(&self.store.trees.flow_tickets, &hash)?
+            .ok_or_else(|| ApiError::new(Code::TicketInvalid))?;
+        if t.expires_at <= now
+            || !crate::crypto::secrets::ct_eq(t.client.as_bytes(), client.as_bytes())
+        {
+            return Err(ApiError::new(Code::TicketInvalid));
+        }
+        Ok((hash, t.flow))
+    }
+
+    pub fn end_flow(&self, hash: &str) -> Result<(), ApiError> {
+        self.store.remove(&self.store.trees.flow_tickets, hash)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,404 @@
+//! Registration (seed §2): 自然人注册 (RG1) and 企业用户注册, an officer binding himself
+//! to an enterprise with the approval of its legal rep or finance officer (RG2).
+//!
+//! Each step requires the previous one: the SMS code proves the phone, the real-name
+//! verification proves the person; 企业用户注册 then needs the authorizer's SMS code on a
+//! ticket bound to the client. Persons and bindings are written in one transaction
+//! that re-checks uniqueness, so two identical registrations create one person.
+
+use super::officers::OfficerEntry;
+use crate::api::error::{ApiError, Code};
+use crate::app::App;
+use crate::audit::Event;
+use crate::identity::{IdNumber, PersonName, Phone};
+use crate::providers::sms::Purpose;
+use crate::store::records::{Enterprise, Flow, Officer, Person, Role};
+use crate::store::{keys, tx_get, tx_put};
+use sled::transaction::ConflictableTransactionError as Tx;
+
+/// The checked fields of a registration form.
+pub struct PersonForm {
+    pub phone: Phone,
+    pub name: PersonName,
+    pub id_number: IdNumber,
+    pub password: String,
+}
+
+fn already() -> ApiError {
+    ApiError::new(Code::AlreadyRegistered)
+}
+
+impl App {
+    /// A registered person by phone or ID number, if any.
+    fn registered_conflict(&self, phone: &str, id_number: &str) -> Result<bool, ApiError> {
+        if self
+            .store
+            .trees
+            .persons_by_phone
+            .contains_key(phone.as_bytes())?
+        {
+            return Ok(true);
+        }
+        let Some(id) = self
+            .store
+            .trees
+            .persons_by_id_number
+            .get(id_number.as_bytes())?
+        else {
+            return Ok(false);
+        };
+        let person: Option<Person> = self.store.get(&self.store.trees.persons, id)?;
+        Ok(person.is_some_and(|p| p.registered_at.is_some()))
+    }
+
+    /// RG1. Returns the person id.
+    pub async fn register_person(
+        &self,
+        form: &PersonForm,
+        sms_code: &str,
+        tax_authority: &str,
+        realname_id: &str,
+        client_ip: &str,
+        now: i64,
+    ) -> Result<String, ApiError> {
+        let (phone, id_number, name) = (
+            form.phone.as_str(),
+            form.id_number.as_str(),
+            form.name.as_str(),
+        );
+        if !self
+            .store
+            .trees
+            .tax_authorities
+            .contains_key(tax_authority.as_bytes())?
+        {
+            return Err(ApiError::invalid("tax_authority", "请选择所属税务机关"));
+        }
+        self.verify_sms_code(Purpose::Register, phone, sms_code, now)
+            .await?;
+        if self.registered_conflict(phone, id_number)? {
+            self.audit.record(
+                now,
+                Event::new("register.person", "already_registered").client(client_ip),
+            );
+            return Err(already());
+        }
+        self.consume_realname(realname_id, name, id_number, now)
+            .await?;
+        let password_hash = self.hasher.hash(&form.password).await?;
+        let new_id = crate::crypto::secrets::short_id();
+        let t = &self.store.trees;
+        let person_id = self
+            .store
+            .transaction(
+                &[&t.persons, &t.persons_by_id_number, &t.persons_by_phone],
+                |tx| {
+                    if tx[2].get(phone.as_bytes())?.is_some() {
+                        return Err(Tx::Abort(already()));
+                    }
+                    let existing = match tx[1].get(id_number.as_bytes())? {
+                        Some(id) => tx_get::<Person, ApiError>(&tx[0], &id)?,
+                        None => None,
+                    };
+                    let person = match existing {
+                        Some(p) if p.registered_at.is_some() => return Err(Tx::Abort(already())),
+                        // Known from the registry only: he now registers himself.
+                        Some(p) => Person {
+                            phone: phone.to_string(),
+                            password_hash: Some(password_hash.clone()),
+                            realname_verified: true,
+                            registered_at: Some(now),
+                            tax_authority: Some(tax_authority.to_string()),
+                            name: name.to_string(),
+                            ..p
+                        },
+                        None => Person {
+                            id: new_id.clone(),
+                            name: name.to_string(),
+                            id_number: id_number.to_string(),
+                            phone: phone.to_string(),
+                            password_hash: Some(password_hash.clone()),
+                            realname_verified: true,
+                            registered_at: Some(now),
+                            tax_authority: Some(tax_authority.to_string()),
+                        },
+                    };
+                    tx_put(&tx[0], &person.id, &person)?;
+                    tx[1].insert(id_number.as_bytes(), person.id.as_bytes())?;
+                    tx[2].insert(phone.as_bytes(), person.id.as_bytes())?;
+                    Ok(person.id)
+                },
+            )
+            .map_err(ApiError::from)?;
+        self.audit.record(
+            now,
+            Event::new("register.person", "ok")
+                .person(&person_id)
+                .client(client_ip),
+        );
+        self.store.flush().await?;
+        Ok(person_id)
+    }
+
+    /// RG2, first step: the person proves phone and identity (and, if he exists, his
+    /// password). Returns the registration ticket.
+    pub async fn start_enterprise_user(
+        &self,
+        form: &PersonForm,
+        sms_code: &str,
+        realname_id: &str,
+        client: &str,
+        now: i64,
+    ) -> Result<String, ApiError> {
+        let (phone, id_number, name) = (
+            form.phone.as_str(),
+            form.id_number.as_str(),
+            form.name.as_str(),
+        );
+        self.verify_sms_code(Purpose::Register, phone, sms_code, now)
+            .await?;
+        let existing: Option<Person> = match self
+            .store
+            .trees
+            .persons_by_id_number
+            .get(id_number.as_bytes())?
+        {
+            Some(id) => self.store.get(&self.store.trees.persons, id)?,
+            None => None,
+        };
+        if let Some(owner) = self.store.trees.persons_by_phone.get(phone.as_bytes())? {
+            if existing.as_ref().map(|p| p.id.as_bytes()) != Some(owner.as_ref()) {
+                return Err(already().with_message("该手机号已被其他用户注册"));
+            }
+        }
+        let password_hash = match existing.as_ref().and_then(|p| p.password_hash.clone()) {
+            // SPEC RG2: his password is his across enterprises; it must match.
+            Some(hash) => {
+                if !self.hasher.verify(&form.password, &hash).await? {
+                    return Err(ApiError::new(Code::PasswordMismatch).with_field("password"));
+                }
+                hash
+            }
+            None => {
+                crate::identity::check_new_password(&form.password)
+                    .map_err(|r| ApiError::invalid("password", r.message_zh()))?;
+                self.hasher.hash(&form.password).await?
+            }
+        };
+        self.consume_realname(realname_id, name, id_number, now)
+            .await?;
+        let (ticket, _) = self.new_flow(
+            Flow::EnterpriseUser {
+                name: name.to_string(),
+                id_number: id_number.to_string(),
+                phone: phone.to_string(),
+                password_hash,
+            },
+            client,
+            now,
+        )?;
+        self.store.flush().await?;
+        Ok(ticket)
+    }
+
+    fn enterprise_user_flow(
+        &self,
+        ticket: &str,
+        client: &str,
+        now: i64,
+    ) -> Result<(String, Flow), ApiError> {
+        let (hash, flow) = self.load_flow(ticket, client, now)?;
+        match flow {
+            Flow::EnterpriseUser { .. } => Ok((hash, flow)),
+            _ => Err(ApiError::new(Code::TicketInvalid)),
+        }
+    }
+
+    fn authorizer_id(&self, flow_hash: &str, enterprise: &str, person: &str) -> String {
+        self.keyed
+            .hash("authorizer", &format!("{flow_hash}/{enterprise}/{person}"))[..16]
+            .to_string()
+    }
+
+    /// RG2: the enterprise (must be in the registry) and who may approve: its legal rep
+    /// and finance officer, with ids valid for this ticket only.
+    pub fn authorizers(
+        &self,
+        ticket: &str,
+        uscc: &str,
+        client: &str,
+        now: i64,
+    ) -> Result<(Enterprise, Vec<(String, Role, OfficerEntry)>), ApiError> {
+        let (hash, _) = self.enterprise_user_flow(ticket, client, now)?;
+        let enterprise = self.enterprise_by_account(uscc)?.ok_or_else(|| {
+            ApiError::new(Code::NotFound)
+                .with_message("该企业未在核心征管系统登记")
+                .with_field("uscc")
+        })?;
+        let mut out = Vec::new();
+        for entry in self.bound_officers(&enterprise.key)? {
+            let admin_roles: Vec<Role> = entry
+                .officer
+                .registry_roles
+                .iter()
+                .copied()
+                .filter(|r| r.is_admin())
+                .collect();
+            if let Some(role) = admin_roles.first() {
+                let id = self.authorizer_id(&hash, &enterprise.key, &entry.person.id);
+                out.push((id, *role, entry));
+            }
+        }
+        Ok((enterprise, out))
+    }
+
+    fn authorizer(
+        &self,
+        ticket: &str,
+        uscc: &str,
+        authorizer_id: &str,
+        client: &str,
+        now: i64,
+    ) -> Result<(String, Flow, Enterprise, OfficerEntry), ApiError> {
+        let (enterprise, list) = self.authorizers(ticket, uscc, client, now)?;
+        let (hash, flow) = self.enterprise_user_flow(ticket, client, now)?;
+        let entry = list
+            .into_iter()
+            .find(|(id, _, _)| {
+                crate::crypto::secrets::ct_eq(id.as_bytes(), authorizer_id.as_bytes())
+            })
+            .map(|(_, _, e)| e)
+            .ok_or_else(|| {
+                ApiError::invalid("authorizer_id", "请选择该企业的法定代表人或财务负责人")
+            })?;
+        Ok((hash, flow, enterprise, entry))
+    }
+
+    pub async fn send_authorizer_sms(
+        &self,
+        ticket: &str,
+        uscc: &str,
+        authorizer_id: &str,
+        client: &str,
+        now: i64,
+    ) -> Result<u64, ApiError> {
+        let (hash, _, enterprise, entry) =
+            self.authorizer(ticket, uscc, authorizer_id, client, now)?;
+        let scope = format!("{hash}/{}/{}", enterprise.key, entry.person.id);
+        // The authorizer's phone registered in the core tax system.
+        let phone = entry
+            .officer
+            .registry_phone
+            .clone()
+            .unwrap_or(entry.person.phone.clone());
+        self.send_sms_code(Purpose::Authorize, &scope, &phone, now)
+            .await
+    }
+
+    /// RG2, last step: the authorizer's code approves; the binding `self_registered` is
+    /// created with the default grants (or restored, if he had been unbound).
+    pub async fn confirm_enterprise_user(
+        &self,
+        ticket: &str,
+        uscc: &str,
+        authorizer_id: &str,
+        sms_code: &str,
+        client: &str,
+        client_ip: &str,
+        now: i64,
+    ) -> Result<(Enterprise, Officer), ApiError> {
+        let (hash, flow, enterprise, authorizer) =
+            self.authorizer(ticket, uscc, authorizer_id, client, now)?;
+        let Flow::EnterpriseUser {
+            name,
+            id_number,
+            phone,
+            password_hash,
+        } = flow
+        else {
+            return Err(ApiError::new(Code::TicketInvalid));
+        };
+        let scope = format!("{hash}/{}/{}", enterprise.key, authorizer.person.id);
+        self.verify_sms_code(Purpose::Authorize, &scope, sms_code, now)
+            .await?;
+        let new_id = crate::crypto::secrets::short_id();
+        let ek = enterprise.key.clone();
+        let t = &self.store.trees;
+        let officer = self
+            .store
+            .transaction(
+                &[
+                    &t.flow_tickets,
+                    &t.persons,
+                    &t.persons_by_id_number,
+                    &t.persons_by_phone,
+                    &t.officers,
+                    &t.officers_by_person,
+                ],
+                |tx| {
+                    if tx[0].remove(hash.as_bytes())?.is_none() {
+                        return Err(Tx::Abort(ApiError::new(Code::TicketInvalid)));
+                    }
+                    let existing = match tx[2].get(id_number.as_bytes())? {
+                        Some(id) => tx_get::<Person, ApiError>(&tx[1], &id)?,
+                        None => None,
+                    };
+                    let person = match existing {
+                        Some(p) => {
+                            let registered = p.registered_at.is_some();
+                            Person {
+                                phone: if registered {
+                                    p.phone.clone()
+                                } else {
+                                    phone.clone()
+                                },
+                                password_hash: p
+                                    .password_hash
+                                    .clone()
+                                    .or(Some(password_hash.clone())),
+                                realname_verified: true,
+                                registered_at: p.registered_at.or(Some(now)),
+                                ..p
+                            }
+                        }
+                        None => Person {
+                            id: new_id.clone(),
+                            name: name.clone(),
+                            id_number: id_number.clone(),
+                            phone: phone.clone(),
+                            password_hash: Some(password_hash.clone()),
+                            realname_verified: true,
+                            registered_at: Some(now),
+                            tax_authority: None,
+                        },
+                    };
+                    tx_put(&tx[1], &person.id, &person)?;
+                    tx[2].insert(id_number.as_bytes(), person.id.as_bytes())?;
+                    if tx[3].get(person.phone.as_bytes())?.is_none() {
+                        tx[3].insert(person.phone.as_bytes(), person.id.as_bytes())?;
+                    }
+                    let key = keys::officer(&ek, &person.id);
+                    let mut officer = tx_get::<Officer, ApiError>(&tx[4], &key)?
+                        .unwrap_or_else(|| Officer::new(&ek, &person.id));
+                    if officer.unbound_at.take().is_some() {
+                        officer.grants = None;
+                    }
+                    officer.self_registered = true;
+                    tx_put(&tx[4], &key, &officer)?;
+                    tx[5].insert(keys::officer_by_person(&person.id, &ek), &[] as &[u8])?;
+                    Ok(officer)
+                },
+            )
+            .map_err(ApiError::from)?;
+        self.audit.record(
+            now,
+            Event::new("register.enterprise_user", "ok")
+                .enterprise(&enterprise.key)
+                .person(&officer.person)
+                .client(client_ip)
+                .detail(format!("approved by {}", authorizer.person.id)),
+        );
+        self.store.flush().await?;
+        Ok((enterprise, officer))
+    }
+}

@@ -1,0 +1,127 @@
+//! SMS verification codes (SPEC S3).
+//!
+//! Contract: a code is 6 CSPRNG digits, stored only as a keyed hash under
+//! `purpose \0 scope` (scope = the ticket and person it was sent for), valid for the
+//! configured minutes, consumed by the first correct use, and dead after the configured
+//! number of wrong tries. A phone gets at most one code per resend interval and a daily
+//! cap (China Standard Time days). A resend replaces the code but keeps its failure
+//! count, so resending is no way around the try limit.
+
+use crate::api::error::{ApiError, Code};
+use crate::app::App;
+use crate::providers::sms::{Purpose, SmsMessage};
+use crate::store::keys;
+use crate::store::records::{SmsCode, SmsQuota};
+
+impl App {
+    /// Sends a fresh code for (`purpose`, `scope`) to `phone`; returns the seconds until
+    /// the next one may be sent.
+    pub async fn send_sms_code(
+        &self,
+        purpose: Purpose,
+        scope: &str,
+        phone: &str,
+        now: i64,
+    ) -> Result<u64, ApiError> {
+        let limits = &self.config.limits;
+        let resend = limits.sms_resend.as_secs() as i64;
+        let day = crate::clock::cst_day(now);
+        let quota: SmsQuota = self
+            .store
+            .get(&self.store.trees.sms_quota, phone)?
+            .unwrap_or_default();
+        let since_last = now - quota.last_sent;
+        if quota.last_sent != 0 && since_last < resend {
+            return Err(ApiError::new(Code::RateLimited).retry_after((resend - since_last) as u64));
+        }
+        let sent_today = if quota.day == day {
+            quota.sent_today
+        } else {
+            0
+        };
+        if sent_today >= limits.sms_daily_per_phone {
+            let tomorrow = (day + 1) * 86_400 - 8 * 3600;
+            return Err(ApiError::new(Code::RateLimited)
+                .with_message("今日短信发送次数已达上限")
+                .retry_after((tomorrow - now) as u64));
+        }
+
+        let key = keys::sms_code(purpose.as_str(), scope);
+        let previous: Option<SmsCode> = self.store.get(&self.store.trees.sms_codes, &key)?;
+        let code = crate::crypto::secrets::six_digits();
+        let record = SmsCode {
+            phone: phone.to_string(),
+            code_hash: self.keyed.hash(&sms_domain(purpose, scope), &code),
+            expires_at: now + limits.sms_code.as_secs() as i64,
+            failures: previous.map_or(0, |p| p.failures),
+        };
+        self.sms
+            .send(&SmsMessage {
+                phone,
+                code: &code,
+                purpose,
+            })
+            .await?;
+        self.store.put(&self.store.trees.sms_codes, &key, &record)?;
+        self.store.put(
+            &self.store.trees.sms_quota,
+            phone,
+            &SmsQuota {
+                last_sent: now,
+                day,
+                sent_today: sent_today + 1,
+            },
+        )?;
+        self.store.flush().await?;
+        Ok(resend as u64)
+    }
+
+    /// Checks and consumes the code for (`purpose`, `scope`). Wrong, unknown, expired and
+    /// exhausted codes are all `SMS_CODE_INVALID`.
+    pub async fn verify_sms_code(
+        &self,
+        purpose: Purpose,
+        scope: &str,
+        code: &str,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let key = keys::sms_code(purpose.as_str(), scope);
+        let invalid = || ApiError::new(Code::SmsCodeInvalid).with_field("sms_code");
+        let tree = &self.store.trees.sms_codes;
+        let Some(raw) = tree.get(&key)? else {
+            return Err(invalid());
+        };
+        let record: SmsCode = crate::store::codec::decode(&raw)?;
+        let max = self.config.limits.sms_max_attempts;
+        if record.expires_at <= now || record.failures >= max {
+            return Err(invalid());
+        }
+        // Every change is a compare-and-swap against the record as read, so parallel
+        // attempts can neither both use one code nor get more tries than allowed.
+        if self
+            .keyed
+            .verify(&sms_domain(purpose, scope), code.trim(), &record.code_hash)
+        {
+            let swapped = tree.compare_and_swap(&key, Some(raw), None::<Vec<u8>>)?;
+            self.store.flush().await?;
+            return swapped.map_err(|_| invalid());
+        }
+        let failed = SmsCode {
+            failures: record.failures + 1,
+            ..record
+        };
+        let _ =
+            tree.compare_and_swap(&key, Some(raw), Some(crate::store::codec::encode(&failed)?))?;
+        self.store.flush().await?;
+        let left = max.saturating_sub(failed.failures);
+        Err(if left == 0 {
+            invalid().with_message("短信验证码错误次数过多，请重新获取")
+        } else {
+            invalid().with_message(format!("短信验证码错误，还可尝试{left}次"))
+        })
+    }
+}
+
+fn sms_domain(purpose: Purpose, scope: &str) -> String {
+    format!("sms\0{}\0{scope}", purpose.as_str())
+}

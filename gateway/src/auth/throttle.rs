@@ -1,0 +1,165 @@
+//! Throttling (SPEC S4).
+//!
+//! - Per client address: a fixed one-minute window per class of unauthenticated
+//!   endpoint; past the configured limit the answer is `RATE_LIMITED` with `retry_after`.
+//!   Failed captchas and failed passwords count double, so guessing slows down first.
+//! - Per account: consecutive wrong passwords of an enterprise or a person; at the
+//!   threshold the account is locked for the configured time (`LOCKED`, `retry_after`).
+//!   A success resets the count; a password reset clears the lock.
+//!
+//! Why lockout is not a cheap denial of service: every enterprise attempt needs a freshly
+//! solved image captcha, so locking someone out costs five solved captchas per 15
+//! minutes per account, all audited and rate-limited per address; the lock covers the
+//! password only — SMS verification of officers stays open, and 忘记密码 (which proves
+//! possession of the legal rep's or finance officer's phone) clears it at once.
+
+use crate::api::error::{ApiError, Code};
+use crate::app::App;
+use crate::store::keys;
+use crate::store::records::{Lockout, RateWindow};
+
+/// Classes of unauthenticated endpoints, each with its own window.
+#[derive(Debug, Clone, Copy)]
+pub enum RateClass {
+    Captcha,
+    Login,
+    Sms,
+    Failure,
+}
+
+impl RateClass {
+    fn as_str(self) -> &'static str {
+        match self {
+            RateClass::Captcha => "captcha",
+            RateClass::Login => "login",
+            RateClass::Sms => "sms",
+            RateClass::Failure => "failure",
+        }
+    }
+}
+
+/// Whose password failed.
+#[derive(Debug, Clone, Copy)]
+pub enum Account<'a> {
+    Enterprise(&'a str),
+    Person(&'a str),
+}
+
+impl Account<'_> {
+    fn key(&self) -> Vec<u8> {
+        match self {
+            Account::Enterprise(e) => keys::lockout("enterprise", e),
+            Account::Person(p) => keys::lockout("person", p),
+        }
+    }
+}
+
+impl App {
+    /// Counts one request of `class` from `client_ip`; refuses past the limit.
+    pub fn check_rate(&self, class: RateClass, client_ip: &str, now: i64) -> Result<(), ApiError> {
+        let limit = self.config.limits.ip_requests_per_minute;
+        let count = self.bump_window(class, client_ip, now, 1)?;
+        let failures = self.window_count(RateClass::Failure, client_ip, now)?;
+        if count > limit || failures.saturating_mul(2) > limit {
+            return Err(
+                ApiError::new(Code::RateLimited).retry_after((60 - now.rem_euclid(60)) as u64)
+            );
+        }
+        Ok(())
+    }
+
+    /// A failed captcha or password from this address.
+    pub fn count_failure_for_client(&self, client_ip: &str, now: i64) -> Result<(), ApiError> {
+        self.bump_window(RateClass::Failure, client_ip, now, 1)?;
+        Ok(())
+    }
+
+    fn window_count(&self, class: RateClass, client_ip: &str, now: i64) -> Result<u32, ApiError> {
+        let window = now.div_euclid(60);
+        let w: Option<RateWindow> = self.store.get(
+            &self.store.trees.rate,
+            keys::rate(class.as_str(), client_ip),
+        )?;
+        Ok(w.filter(|w| w.window == window).map_or(0, |w| w.count))
+    }
+
+    fn bump_window(
+        &self,
+        class: RateClass,
+        client_ip: &str,
+        now: i64,
+        by: u32,
+    ) -> Result<u32, ApiError> {
+        let window = now.div_euclid(60);
+        let key = keys::rate(class.as_str(), client_ip);
+        let mut count = 0;
+        self.store.trees.rate.fetch_and_update(&key, |old| {
+            let mut w: RateWindow = old
+                .and_then(|b| crate::store::codec::decode(b).ok())
+                .unwrap_or_default();
+            if w.window != window {
+                w = RateWindow { window, count: 0 };
+            }
+            w.count = w.count.saturating_add(by);
+            count = w.count;
+            crate::store::codec::encode(&w).ok()
+        })?;
+        Ok(count)
+    }
+
+    /// `LOCKED` with the seconds left if the account is locked now.
+    pub fn check_lock(&self, account: Account, now: i64) -> Result<(), ApiError> {
+        let l: Option<Lockout> = self.store.get(&self.store.trees.lockouts, account.key())?;
+        match l {
+            Some(l) if l.locked_until > now => {
+                Err(ApiError::new(Code::Locked).retry_after((l.locked_until - now) as u64))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a wrong password; returns the error to answer (`LOCKED` when this failure
+    /// reached the threshold, `BAD_CREDENTIALS` otherwise).
+    pub fn record_password_failure(
+        &self,
+        account: Account,
+        client_ip: &str,
+        now: i64,
+    ) -> Result<ApiError, ApiError> {
+        self.count_failure_for_client(client_ip, now)?;
+        let threshold = self.config.limits.lockout_threshold;
+        let lock_secs = self.config.limits.lockout.as_secs() as i64;
+        let mut locked_now = false;
+        self.store
+            .trees
+            .lockouts
+            .fetch_and_update(account.key(), |old| {
+                let mut l: Lockout = old
+                    .and_then(|b| crate::store::codec::decode(b).ok())
+                    .unwrap_or_default();
+                if l.locked_until != 0 && l.locked_until <= now {
+                    l = Lockout::default();
+                }
+                l.failures = l.failures.saturating_add(1);
+                locked_now = false;
+                if l.failures >= threshold {
+                    l.locked_until = now + lock_secs;
+                    l.failures = 0;
+                    locked_now = true;
+                }
+                crate::store::codec::encode(&l).ok()
+            })?;
+        Ok(if locked_now {
+            ApiError::new(Code::Locked).retry_after(lock_secs as u64)
+        } else {
+            ApiError::new(Code::BadCredentials)
+        })
+    }
+
+    /// A correct password: the count starts again.
+    pub fn clear_failures(&self, account: Account) -> Result<(), ApiError> {
+        self.store
+            .remove(&self.store.trees.lockouts, account.key())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! The configuration file format, exactly as an operator writes it.
+//!
+//! Contract: every struct here mirrors YAML keys one to one and refuses unknown keys
+//! (`deny_unknown_fields`), so a typo is an error with its line, never a silent default.
+//! Nothing here is validated beyond its type: [`super::Config::from_file`] turns this
+//! into the checked internal configuration the gateway uses.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `development` or `production`; development providers are refused in production.
+    pub mode: Mode,
+    pub listen: String,
+    #[serde(default)]
+    pub admin_listen: Option<String>,
+    pub data_dir: PathBuf,
+    /// Hex key (≥ 32 bytes) for the upstream identity signature and code hashing.
+    /// Either inline or in a file; a file keeps it out of the config repository.
+    #[serde(default)]
+    pub secret_key: Option<String>,
+    #[serde(default)]
+    pub secret_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub cookie_secure: bool,
+    #[serde(default)]
+    pub threads: Option<usize>,
+    #[serde(default)]
+    pub shutdown_grace_seconds: Option<u64>,
+    #[serde(default)]
+    pub sled_cache_mib: Option<u64>,
+    pub schema: PathBuf,
+    pub policies: PathBuf,
+    pub modules: PathBuf,
+    #[serde(default)]
+    pub routes: Vec<RouteFile>,
+    pub providers: ProvidersFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    #[serde(default)]
+    pub argon2: Argon2File,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    /// Path prefix, matched on whole segments: `/tax/vat` matches `/tax/vat/x`, not `/tax/vatx`.
+    pub prefix: String,
+    /// Module id from the catalog; the Cedar resource of every request under the prefix.
+    pub module: String,
+    /// `host:port` of the upstream tax module.
+    pub upstream: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersFile {
+    pub captcha: CaptchaFile,
+    pub sms: SmsFile,
+    #[serde(default)]
+    pub realname: Option<RealnameFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum CaptchaFile {
+    /// A PNG image captcha; the answer exists only in the store.
+    Image,
+    /// Development: an image too, and the answer appended to the outbox file.
+    Outbox { outbox: PathBuf },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum SmsFile {
+    /// Production: POST `{"phone","text","purpose"}` as JSON to `url`.
+    Http {
+        url: String,
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    /// Development: append each code to the outbox file as a JSON line.
+    Outbox { outbox: PathBuf },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum RealnameFile {
+    Http {
+        url: String,
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    Fixture {
+        fixture: PathBuf,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub login_ticket_seconds: Option<u64>,
+    pub session_idle_seconds: Option<u64>,
+    pub session_absolute_seconds: Option<u64>,
+    pub captcha_seconds: Option<u64>,
+    pub sms_code_seconds: Option<u64>,
+    pub sms_resend_seconds: Option<u64>,
+    pub sms_daily_per_phone: Option<u32>,
+    pub sms_max_attempts: Option<u32>,
+    pub lockout_threshold: Option<u32>,
+    pub lockout_seconds: Option<u64>,
+    pub ip_requests_per_minute: Option<u32>,
+    pub max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Argon2File {
+    pub memory_kib: Option<u32>,
+    pub iterations: Option<u32>,
+    pub parallelism: Option<u32>,
+    /// How many hashes may run at once; the rest wait, so a login storm cannot take
+    /// every core from proxied traffic (SPEC P3).
+    pub concurrency: Option<usize>,
+}

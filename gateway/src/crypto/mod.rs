@@ -1,0 +1,6 @@
+//! Cryptographic building blocks: random tokens, keyed hashes, password hashing and the
+//! upstream identity signature. Nothing here knows about HTTP or the store.
+
+pub mod password;
+pub mod secrets;
+pub mod signing;

@@ -1,0 +1,157 @@
+//! The `taxgate` command line (API.md, "Command line").
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use taxgate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "taxgate",
+    version,
+    about = "Login and authorization gateway for e-tax services"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve with a config file.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Development mode on an embedded default, with demo tax modules.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        outbox: Option<PathBuf>,
+        #[arg(long)]
+        realname_fixture: Option<PathBuf>,
+    },
+    /// Check config, schema and policies; exit 1 with the errors.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// The core tax system's export.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Import a registry file (idempotent).
+    Import {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Audit events as JSON lines on stdout.
+    Export {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// RFC 3339 time; events from then on.
+        #[arg(long)]
+        since: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("taxgate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+        } => {
+            let mut config = Config::from_file(&config).map_err(|e| e.to_string())?;
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
+            let listen = config.listen.clone();
+            let admin = config.admin_listen.clone();
+            let app = taxgate::app::App::open(config).map_err(|e| e.to_string())?;
+            let bound =
+                taxgate::server::Bound::bind(std::sync::Arc::new(app), &listen, admin.as_deref())
+                    .map_err(|e| format!("listen {listen}: {e}"))?;
+            println!("listening on http://{}", bound.public_addr());
+            if let Some(a) = bound.admin_addr() {
+                println!("admin on http://{a}");
+            }
+            bound.run()
+        }
+        Command::Demo {
+            listen,
+            data_dir,
+            outbox,
+            realname_fixture,
+        } => taxgate::demo::run::run(taxgate::demo::run::DemoArgs {
+            listen,
+            data_dir,
+            outbox,
+            realname_fixture,
+        }),
+        Command::Check { config } => taxgate::commands::check(&config),
+        Command::Registry {
+            command:
+                RegistryCommand::Import {
+                    data_dir,
+                    config,
+                    file,
+                },
+        } => taxgate::commands::import(data_dir, config, &file),
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    data_dir,
+                    config,
+                    since,
+                },
+        } => taxgate::commands::audit_export(data_dir, config, since.as_deref()),
+    }
+}

@@ -1,0 +1,175 @@
+//! Real-name verification (实名认证 / 实人认证 via 支付宝 or 微信 in production).
+//!
+//! Contract: [`RealnameProvider::start`] opens a verification of one (name, ID number)
+//! and returns the provider's reference and the QR payload the person scans;
+//! [`RealnameProvider::status`] tells whether it is still pending, passed or failed.
+//! Production ([`HttpRealname`]) calls a configured service:
+//! `POST {url}/verifications {"name","id_number"}` → `{"id","qr_payload"}`, and
+//! `GET {url}/verifications/{id}` → `{"status":"pending"|"passed"|"failed"}`.
+//! Development ([`FixtureRealname`]) passes exactly the people listed in a YAML fixture
+//! (`people: [{name, id_number}]`), as soon as the status is asked for.
+
+use super::ProviderError;
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RealnameStatus {
+    Pending,
+    Passed,
+    Failed,
+}
+
+pub struct Started {
+    pub reference: String,
+    pub qr_payload: String,
+}
+
+#[async_trait]
+pub trait RealnameProvider: Send + Sync {
+    async fn start(&self, name: &str, id_number: &str) -> Result<Started, ProviderError>;
+    async fn status(&self, reference: &str) -> Result<RealnameStatus, ProviderError>;
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureFile {
+    people: Vec<FixturePerson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixturePerson {
+    name: String,
+    id_number: String,
+}
+
+/// Development: the fixture decides. The reference encodes the verdict, computed at start.
+pub struct FixtureRealname {
+    people: HashSet<(String, String)>,
+}
+
+impl FixtureRealname {
+    pub fn load(path: &Path) -> Result<FixtureRealname, ProviderError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ProviderError::Unavailable(format!("{}: {e}", path.display())))?;
+        let file: FixtureFile = serde_yaml::from_str(&text)
+            .map_err(|e| ProviderError::Unavailable(format!("{}: {e}", path.display())))?;
+        Ok(FixtureRealname {
+            people: file
+                .people
+                .into_iter()
+                .map(|p| (p.name, p.id_number.to_ascii_uppercase()))
+                .collect(),
+        })
+    }
+}
+
+#[async_trait]
+impl RealnameProvider for FixtureRealname {
+    async fn start(&self, name: &str, id_number: &str) -> Result<Started, ProviderError> {
+        let listed = self
+            .people
+            .contains(&(name.to_string(), id_number.to_ascii_uppercase()));
+        let reference = format!(
+            "fixture-{}-{}",
+            if listed { "pass" } else { "fail" },
+            crate::crypto::secrets::short_id()
+        );
+        Ok(Started {
+            qr_payload: format!("taxgate-dev://realname/{reference}"),
+            reference,
+        })
+    }
+
+    async fn status(&self, reference: &str) -> Result<RealnameStatus, ProviderError> {
+        Ok(if reference.starts_with("fixture-pass-") {
+            RealnameStatus::Passed
+        } else {
+            RealnameStatus::Failed
+        })
+    }
+}
+
+pub struct HttpRealname {
+    base: String,
+    timeout: Duration,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl HttpRealname {
+    pub fn new(url: &str, timeout: Duration) -> HttpRealname {
+        HttpRealname {
+            base: url.trim_end_matches('/').to_string(),
+            timeout,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    async fn call(
+        &self,
+        req: hyper::Request<Full<Bytes>>,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let unavailable = |m: String| ProviderError::Unavailable(format!("realname service: {m}"));
+        let resp = tokio::time::timeout(self.timeout, self.client.request(req))
+            .await
+            .map_err(|_| unavailable("timed out".into()))?
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(unavailable(format!("answered {}", resp.status())));
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?
+            .to_bytes();
+        serde_json::from_slice(&body).map_err(|e| unavailable(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl RealnameProvider for HttpRealname {
+    async fn start(&self, name: &str, id_number: &str) -> Result<Started, ProviderError> {
+        let body = serde_json::json!({"name": name, "id_number": id_number}).to_string();
+        let req = hyper::Request::post(format!("{}/verifications", self.base))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        let v = self.call(req).await?;
+        match (v["id"].as_str(), v["qr_payload"].as_str()) {
+            (Some(id), Some(qr)) => Ok(Started {
+                reference: id.to_string(),
+                qr_payload: qr.to_string(),
+            }),
+            _ => Err(ProviderError::Unavailable(
+                "realname service: malformed answer".into(),
+            )),
+        }
+    }
+
+    async fn status(&self, reference: &str) -> Result<RealnameStatus, ProviderError> {
+        if !reference
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ProviderError::Unavailable(
+                "realname service: bad reference".into(),
+            ));
+        }
+        let req = hyper::Request::get(format!("{}/verifications/{reference}", self.base))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        let v = self.call(req).await?;
+        serde_json::from_value(v["status"].clone())
+            .map_err(|_| ProviderError::Unavailable("realname service: unknown status".into()))
+    }
+}

@@ -1,0 +1,117 @@
+//! The identity headers sent upstream (SPEC S6): every client-sent `X-Taxgate-*` header
+//! and the gateway's session cookie are removed, then the signed set is added.
+
+use crate::auth::session::COOKIE;
+use crate::crypto::signing::{self, IdentitySigner, SignedIdentity};
+use pingora::http::RequestHeader;
+use pingora::Result;
+
+/// Who the forwarded request acts for, fixed when Cedar permitted it.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub enterprise: String,
+    pub person: String,
+    pub roles: String,
+    pub module: String,
+}
+
+/// Removes every header whose name starts with `x-taxgate-`, any case.
+pub fn strip_reserved(req: &mut RequestHeader) {
+    let reserved: Vec<http::HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(signing::RESERVED_PREFIX))
+        .cloned()
+        .collect();
+    for name in reserved {
+        req.remove_header(&name);
+    }
+}
+
+/// Removes the gateway's session cookie (a module never sees the token) and the CSRF
+/// header, keeping every other cookie.
+pub fn strip_session(req: &mut RequestHeader) {
+    req.remove_header("x-csrf-token");
+    let kept: Vec<String> = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && c.split('=').next() != Some(COOKIE))
+        .map(str::to_string)
+        .collect();
+    req.remove_header(&http::header::COOKIE);
+    if !kept.is_empty() {
+        let _ = req.insert_header(http::header::COOKIE, kept.join("; "));
+    }
+}
+
+pub fn add_signed(
+    req: &mut RequestHeader,
+    signer: &IdentitySigner,
+    id: &Identity,
+    request_id: &str,
+    now: i64,
+) -> Result<()> {
+    let path = req
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| req.uri.path().to_string());
+    let method = req.method.as_str().to_string();
+    let signed = SignedIdentity {
+        enterprise: &id.enterprise,
+        person: &id.person,
+        roles: &id.roles,
+        module: &id.module,
+        request_id,
+        timestamp: now,
+        method: &method,
+        path: &path,
+    };
+    let signature = signer.sign(&signed);
+    req.insert_header(signing::HEADER_ENTERPRISE, &id.enterprise)?;
+    req.insert_header(signing::HEADER_PERSON, &id.person)?;
+    req.insert_header(signing::HEADER_ROLES, &id.roles)?;
+    req.insert_header(signing::HEADER_MODULE, &id.module)?;
+    req.insert_header(signing::HEADER_REQUEST_ID, request_id)?;
+    req.insert_header(signing::HEADER_TIMESTAMP, now.to_string())?;
+    req.insert_header(signing::HEADER_SIGNATURE, signature)?;
+    Ok(())
+}
+
+/// The `taxgate_session` cookie value among the request's cookies.
+pub fn session_cookie(req: &RequestHeader) -> Option<String> {
+    req.headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_reserved_headers_and_session_cookie() {
+        let mut req = RequestHeader::build("GET", b"/tax/vat", None).unwrap();
+        req.insert_header("X-Taxgate-Person", "evil").unwrap();
+        req.insert_header("x-TAXGATE-roles", "legal_rep").unwrap();
+        req.insert_header("x-other", "kept").unwrap();
+        req.insert_header("cookie", "a=1; taxgate_session=secret; b=2")
+            .unwrap();
+        assert_eq!(session_cookie(&req).as_deref(), Some("secret"));
+        strip_reserved(&mut req);
+        strip_session(&mut req);
+        assert!(req.headers.get("x-taxgate-person").is_none());
+        assert!(req.headers.get("x-taxgate-roles").is_none());
+        assert_eq!(req.headers.get("x-other").unwrap(), "kept");
+        assert_eq!(req.headers.get("cookie").unwrap(), "a=1; b=2");
+    }
+}

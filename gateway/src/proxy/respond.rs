@@ -1,0 +1,33 @@
+//! Writing the gateway's own answers to the downstream client.
+
+use crate::api::error::ApiError;
+use crate::api::wire::ApiResponse;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+
+/// Writes a complete response: status, JSON body, optional cookie, `no-store`.
+pub async fn write(session: &mut Session, resp: ApiResponse) -> Result<()> {
+    let mut header = ResponseHeader::build(resp.status, Some(6))?;
+    header.insert_header("cache-control", "no-store")?;
+    header.insert_header("x-content-type-options", "nosniff")?;
+    if let Some(cookie) = resp.set_cookie {
+        header.append_header("set-cookie", cookie)?;
+    }
+    header.insert_header("content-length", resp.body.len().to_string())?;
+    if resp.body.is_empty() {
+        return session.write_response_header(Box::new(header), true).await;
+    }
+    header.insert_header("content-type", "application/json; charset=utf-8")?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session
+        .write_response_body(Some(Bytes::from(resp.body)), true)
+        .await
+}
+
+pub async fn error(session: &mut Session, e: &ApiError) -> Result<()> {
+    write(session, ApiResponse::error(e)).await
+}

@@ -1,0 +1,255 @@
+//! A gateway process under test.
+
+use super::repo;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use taxgate::demo::upstream::{self, EchoModule};
+
+/// Routes of the test gateway: prefix, module id.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("/tax/zzs", "wybs.sfsb.zzs"),
+    ("/query/sbxx", "wycx.sbxx"),
+    ("/wdxx/nsrxx", "wdxx.nsrxx"),
+];
+
+pub const KEY_HEX: &str = "6b6579206f662074686520746178676174652074657374207375697465212121";
+
+#[derive(Default)]
+pub struct GatewayOptions {
+    /// Copy the repository's policies into the temp dir (for tests that edit them).
+    pub own_policies: bool,
+    /// Extra YAML appended to the config (e.g. `limits:`).
+    pub extra_yaml: String,
+    /// Skip the fixture registry import.
+    pub empty: bool,
+}
+
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: Arc<tempfile::TempDir>,
+    pub config: PathBuf,
+    pub outbox: PathBuf,
+    pub policies: PathBuf,
+    pub modules: Vec<(String, EchoModule)>,
+    child: Child,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_taxgate")
+}
+
+/// Runs a `taxgate` command to completion; returns (success, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run taxgate");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+impl Gateway {
+    pub async fn start() -> Gateway {
+        Gateway::start_with(GatewayOptions::default()).await
+    }
+
+    pub async fn start_with(opts: GatewayOptions) -> Gateway {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let key = hex::decode(KEY_HEX).unwrap();
+        let mut modules = Vec::new();
+        for (_, module) in ROUTES {
+            modules.push((
+                module.to_string(),
+                upstream::spawn(module, &key).await.unwrap(),
+            ));
+        }
+        let policies = if opts.own_policies {
+            let p = dir.path().join("policies");
+            copy_dir(&repo().join("policies"), &p);
+            p
+        } else {
+            repo().join("policies")
+        };
+        let outbox = dir.path().join("outbox.jsonl");
+        let routes: String = ROUTES
+            .iter()
+            .zip(&modules)
+            .map(|((prefix, module), (_, echo))| {
+                format!(
+                    "  - {{prefix: {prefix}, module: {module}, upstream: \"{}\"}}\n",
+                    echo.addr
+                )
+            })
+            .collect();
+        let config = dir.path().join("taxgate.yaml");
+        let repo = repo();
+        std::fs::write(
+            &config,
+            format!(
+                "mode: development\n\
+                 listen: 127.0.0.1:0\n\
+                 admin_listen: 127.0.0.1:0\n\
+                 data_dir: {data}\n\
+                 secret_key: \"{KEY_HEX}\"\n\
+                 shutdown_grace_seconds: 1\n\
+                 schema: {schema}\n\
+                 policies: {policies}\n\
+                 modules: {modules}\n\
+                 routes:\n{routes}\
+                 providers:\n  \
+                   captcha: {{kind: outbox, outbox: {outbox}}}\n  \
+                   sms: {{kind: outbox, outbox: {outbox}}}\n  \
+                   realname: {{kind: fixture, fixture: {realname}}}\n\
+                 argon2: {{memory_kib: 256, iterations: 1, parallelism: 1}}\n\
+                 {extra}\n",
+                data = dir.path().join("data").display(),
+                schema = repo.join("schema/taxgate.cedarschema").display(),
+                policies = policies.display(),
+                modules = repo.join("config/modules.yaml").display(),
+                outbox = outbox.display(),
+                realname = repo.join("tests/fixtures/realname.yaml").display(),
+                extra = opts.extra_yaml,
+            ),
+        )
+        .unwrap();
+        if !opts.empty {
+            let fixture = repo.join("tests/fixtures/registry.yaml");
+            let (ok, _, err) = run_cli(&[
+                "registry",
+                "import",
+                "--config",
+                config.to_str().unwrap(),
+                fixture.to_str().unwrap(),
+            ]);
+            assert!(ok, "fixture import failed: {err}");
+        }
+        let (child, addr, admin) = spawn(&config, dir.path());
+        Gateway {
+            addr,
+            admin,
+            dir,
+            config,
+            outbox,
+            policies,
+            modules,
+            child,
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn module(&self, id: &str) -> &EchoModule {
+        &self
+            .modules
+            .iter()
+            .find(|(m, _)| m == id)
+            .unwrap_or_else(|| panic!("no test module {id}"))
+            .1
+    }
+
+    /// `kill -9`, then start again on the same data dir (new port).
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr, admin) = spawn(&self.config, self.dir.path());
+        self.child = child;
+        self.addr = addr;
+        self.admin = admin;
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns how long it took.
+    pub fn terminate(&mut self) -> (Duration, std::process::ExitStatus) {
+        let started = std::time::Instant::now();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        (started.elapsed(), status)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(config: &Path, dir: &Path) -> (Child, SocketAddr, SocketAddr) {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("gateway.stderr"))
+        .unwrap();
+    let mut child = Command::new(bin())
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start taxgate");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut public = None;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("listening on http://") {
+                public = a.parse::<SocketAddr>().ok();
+            }
+            if let (Some(p), Some(a)) = (public, line.strip_prefix("admin on http://")) {
+                let _ = tx.send((p, a.parse::<SocketAddr>().unwrap()));
+            }
+        }
+    });
+    let (addr, admin) = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(a) => a,
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "gateway did not start: {}",
+                std::fs::read_to_string(dir.join("gateway.stderr")).unwrap_or_default()
+            );
+        }
+    };
+    // The address is printed before pingora adopts the socket; wait until it answers.
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (child, addr, admin)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

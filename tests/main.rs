@@ -1,0 +1,10 @@
+//! Black-box tests: a real `taxgate` process (built by Cargo for this test target),
+//! real sled data dirs in temp dirs, real upstream modules over HTTP, port 0 everywhere.
+//! One test binary, so CI links once.
+
+mod harness;
+
+mod login;
+mod proxy;
+mod registry;
+mod restart;

@@ -1,0 +1,77 @@
+//! `taxgate registry import` (API.md): validation, atomicity, idempotence.
+
+use crate::harness::fx::*;
+use crate::harness::gateway::run_cli;
+use crate::harness::{repo, Browser, Gateway};
+
+#[tokio::test]
+async fn a_bad_uscc_is_reported_with_its_path_and_nothing_is_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let bad = repo().join("tests/fixtures/registry-bad-uscc.yaml");
+    let (ok, _, err) = run_cli(&[
+        "registry",
+        "import",
+        "--data-dir",
+        data.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("enterprises[2].uscc"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+
+    // Not even the valid enterprises before the bad row exist.
+    let (ok, out, err) = run_cli(&["audit", "export", "--data-dir", data.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.is_empty());
+    let store = taxgate::store::Store::open(&data, 1 << 20).unwrap();
+    assert_eq!(store.trees.enterprises.len(), 0);
+    assert_eq!(store.trees.persons.len(), 0);
+    assert!(store.trees.accounts.get(C_USCC).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn reimport_is_idempotent_and_keeps_the_password() {
+    let gw = Gateway::start().await;
+    let b = Browser::new(&gw);
+    let before = b.stage1(A_USCC, A_PASSWORD).await.expect(200).json();
+    drop(b);
+    let mut gw = gw;
+    // Importing the same file again while stopped changes nothing visible.
+    let _ = gw.terminate();
+    let fixture = repo().join("tests/fixtures/registry.yaml");
+    let (ok, out, err) = run_cli(&[
+        "registry",
+        "import",
+        "--config",
+        gw.config.to_str().unwrap(),
+        fixture.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("0 enterprise(s) added, 2 updated, 0 person(s) added"),
+        "{out}"
+    );
+    gw.crash_and_restart();
+    let b = Browser::new(&gw);
+    let after = b.stage1(A_USCC, A_PASSWORD).await.expect(200).json();
+    assert_eq!(
+        before["officers"].as_array().unwrap().len(),
+        after["officers"].as_array().unwrap().len()
+    );
+}
+
+#[tokio::test]
+async fn import_refuses_a_data_dir_in_use() {
+    let gw = Gateway::start().await;
+    let fixture = repo().join("tests/fixtures/registry.yaml");
+    let (ok, _, err) = run_cli(&[
+        "registry",
+        "import",
+        "--config",
+        gw.config.to_str().unwrap(),
+        fixture.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("in use") || err.contains("lock"), "{err}");
+}

@@ -1,0 +1,34 @@
+//! What survives `kill -9` and a restart (SPEC S8), and a clean SIGTERM.
+
+use crate::harness::fx::*;
+use crate::harness::{Browser, Gateway, GatewayOptions};
+
+#[tokio::test]
+async fn a_session_and_a_lockout_survive_kill_9() {
+    let mut gw = Gateway::start().await;
+    let mut b = Browser::new(&gw);
+    b.login_by_sms(A_USCC, A_PASSWORD, LI_PHONE).await;
+    b.get("/tax/zzs/x").await.expect(200);
+    for i in 0..5 {
+        let _ = b.stage1(B_USCC, &format!("Wrong-password-{i}")).await;
+    }
+    b.stage1(B_USCC, B_PASSWORD)
+        .await
+        .expect_error(429, "LOCKED");
+
+    gw.crash_and_restart();
+    b.follow(&gw);
+    b.get("/tax/zzs/x").await.expect(200);
+    b.get("/api/v1/session").await.expect(200);
+    b.stage1(B_USCC, B_PASSWORD)
+        .await
+        .expect_error(429, "LOCKED");
+}
+
+#[tokio::test]
+async fn sigterm_drains_within_the_configured_grace_period() {
+    let mut gw = Gateway::start_with(GatewayOptions::default()).await;
+    let (took, status) = gw.terminate();
+    assert!(took.as_secs_f64() < 5.0, "took {took:?}");
+    assert!(status.success() || status.code().is_some(), "{status:?}");
+}
