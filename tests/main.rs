@@ -2,6 +2,7 @@
 //! real sled data dirs in temp dirs, real upstream modules over HTTP, port 0 everywhere.
 //! One test binary, so CI links once.
 
+#[allow(dead_code, unused_imports)]
 mod harness;
 
 mod login;

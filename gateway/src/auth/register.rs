@@ -6,6 +6,7 @@
 //! ticket bound to the client. Persons and bindings are written in one transaction
 //! that re-checks uniqueness, so two identical registrations create one person.
 
+use super::login::Client;
 use super::officers::OfficerEntry;
 use crate::api::error::{ApiError, Code};
 use crate::app::App;
@@ -22,6 +23,14 @@ pub struct PersonForm {
     pub name: PersonName,
     pub id_number: IdNumber,
     pub password: String,
+}
+
+/// A legal rep or finance officer who may approve a registration, with an id valid
+/// for one registration ticket.
+pub struct Authorizer {
+    pub id: String,
+    pub role: Role,
+    pub entry: OfficerEntry,
 }
 
 fn already() -> ApiError {
@@ -58,7 +67,7 @@ impl App {
         sms_code: &str,
         tax_authority: &str,
         realname_id: &str,
-        client_ip: &str,
+        client: &Client,
         now: i64,
     ) -> Result<String, ApiError> {
         let (phone, id_number, name) = (
@@ -79,7 +88,7 @@ impl App {
         if self.registered_conflict(phone, id_number)? {
             self.audit.record(
                 now,
-                Event::new("register.person", "already_registered").client(client_ip),
+                Event::new("register.person", "already_registered").client(&client.ip),
             );
             return Err(already());
         }
@@ -134,7 +143,7 @@ impl App {
             now,
             Event::new("register.person", "ok")
                 .person(&person_id)
-                .client(client_ip),
+                .client(&client.ip),
         );
         self.store.flush().await?;
         Ok(person_id)
@@ -147,7 +156,7 @@ impl App {
         form: &PersonForm,
         sms_code: &str,
         realname_id: &str,
-        client: &str,
+        client: &Client,
         now: i64,
     ) -> Result<String, ApiError> {
         let (phone, id_number, name) = (
@@ -194,9 +203,10 @@ impl App {
                 phone: phone.to_string(),
                 password_hash,
             },
-            client,
+            &client.fingerprint,
             now,
         )?;
+        self.audit.record(now, Event::new("register.enterprise_user_start", "ok").client(&client.ip));
         self.store.flush().await?;
         Ok(ticket)
     }
@@ -204,10 +214,10 @@ impl App {
     fn enterprise_user_flow(
         &self,
         ticket: &str,
-        client: &str,
+        client: &Client,
         now: i64,
     ) -> Result<(String, Flow), ApiError> {
-        let (hash, flow) = self.load_flow(ticket, client, now)?;
+        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
         match flow {
             Flow::EnterpriseUser { .. } => Ok((hash, flow)),
             _ => Err(ApiError::new(Code::TicketInvalid)),
@@ -226,9 +236,9 @@ impl App {
         &self,
         ticket: &str,
         uscc: &str,
-        client: &str,
+        client: &Client,
         now: i64,
-    ) -> Result<(Enterprise, Vec<(String, Role, OfficerEntry)>), ApiError> {
+    ) -> Result<(Enterprise, Vec<Authorizer>), ApiError> {
         let (hash, _) = self.enterprise_user_flow(ticket, client, now)?;
         let enterprise = self.enterprise_by_account(uscc)?.ok_or_else(|| {
             ApiError::new(Code::NotFound)
@@ -246,7 +256,7 @@ impl App {
                 .collect();
             if let Some(role) = admin_roles.first() {
                 let id = self.authorizer_id(&hash, &enterprise.key, &entry.person.id);
-                out.push((id, *role, entry));
+                out.push(Authorizer { id, role: *role, entry });
             }
         }
         Ok((enterprise, out))
@@ -257,17 +267,15 @@ impl App {
         ticket: &str,
         uscc: &str,
         authorizer_id: &str,
-        client: &str,
+        client: &Client,
         now: i64,
     ) -> Result<(String, Flow, Enterprise, OfficerEntry), ApiError> {
         let (enterprise, list) = self.authorizers(ticket, uscc, client, now)?;
         let (hash, flow) = self.enterprise_user_flow(ticket, client, now)?;
         let entry = list
             .into_iter()
-            .find(|(id, _, _)| {
-                crate::crypto::secrets::ct_eq(id.as_bytes(), authorizer_id.as_bytes())
-            })
-            .map(|(_, _, e)| e)
+            .find(|a| crate::crypto::secrets::ct_eq(a.id.as_bytes(), authorizer_id.as_bytes()))
+            .map(|a| a.entry)
             .ok_or_else(|| {
                 ApiError::invalid("authorizer_id", "请选择该企业的法定代表人或财务负责人")
             })?;
@@ -279,7 +287,7 @@ impl App {
         ticket: &str,
         uscc: &str,
         authorizer_id: &str,
-        client: &str,
+        client: &Client,
         now: i64,
     ) -> Result<u64, ApiError> {
         let (hash, _, enterprise, entry) =
@@ -303,8 +311,7 @@ impl App {
         uscc: &str,
         authorizer_id: &str,
         sms_code: &str,
-        client: &str,
-        client_ip: &str,
+        client: &Client,
         now: i64,
     ) -> Result<(Enterprise, Officer), ApiError> {
         let (hash, flow, enterprise, authorizer) =
@@ -395,7 +402,7 @@ impl App {
             Event::new("register.enterprise_user", "ok")
                 .enterprise(&enterprise.key)
                 .person(&officer.person)
-                .client(client_ip)
+                .client(&client.ip)
                 .detail(format!("approved by {}", authorizer.person.id)),
         );
         self.store.flush().await?;

@@ -25,7 +25,7 @@ impl Routes {
             }
         }
         let mut routes = routes.to_vec();
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Ok(Routes { routes })
     }
 
@@ -61,7 +61,7 @@ mod tests {
             upstream: "127.0.0.1:1".parse().unwrap(),
         };
         let mut routes = vec![r("/tax", "wybs"), r("/tax/vat", "wybs.sfsb.zzs")];
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Routes { routes }
     }
 
