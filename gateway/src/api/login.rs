@@ -14,7 +14,7 @@ use crate::policy::{Decision, EnterpriseAction, ModuleView};
 use crate::store::records::{Enterprise, Source, TaxAuthority};
 use serde::{Deserialize, Serialize};
 
-fn client(app: &App, req: &ApiRequest) -> Client {
+pub fn client(app: &App, req: &ApiRequest) -> Client {
     Client {
         ip: req.client_ip.clone(),
         fingerprint: crate::auth::client_fingerprint(app, &req.client_ip, &req.user_agent),

@@ -8,6 +8,8 @@
 
 pub mod error;
 pub mod login;
+pub mod recovery;
+pub mod register;
 pub mod wire;
 
 use crate::app::App;
@@ -65,6 +67,24 @@ async fn route(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Api
                 .then(login::logout(app, req, now))
                 .await
         }
+        "/realname/start" => only(m, Method::POST)?.then(register::realname_start(app, req, now)).await,
+        p if p.starts_with("/realname/") => {
+            let id = &p["/realname/".len()..];
+            only(m, Method::GET)?.then(register::realname_status(app, id, now)).await
+        }
+        "/register/sms" => only(m, Method::POST)?.then(register::register_sms(app, req, now)).await,
+        "/register/person" => only(m, Method::POST)?.then(register::register_person(app, req, now)).await,
+        "/register/enterprise-user/start" => only(m, Method::POST)?.then(register::enterprise_user_start(app, req, now)).await,
+        "/register/enterprise-user/authorizers" => only(m, Method::GET)?.then(register::authorizers(app, req, now)).await,
+        "/register/enterprise-user/authorizer-sms" => only(m, Method::POST)?.then(register::authorizer_sms(app, req, now)).await,
+        "/register/enterprise-user/confirm" => only(m, Method::POST)?.then(register::confirm(app, req, now)).await,
+        "/recovery/person/start" => only(m, Method::POST)?.then(recovery::person_start(app, req, now)).await,
+        "/recovery/person/verify" => only(m, Method::POST)?.then(recovery::person_verify(app, req, now)).await,
+        "/recovery/person/reset" => only(m, Method::POST)?.then(recovery::person_reset(app, req, now)).await,
+        "/recovery/enterprise/start" => only(m, Method::POST)?.then(recovery::enterprise_start(app, req, now)).await,
+        "/recovery/enterprise/sms" => only(m, Method::POST)?.then(recovery::enterprise_sms(app, req, now)).await,
+        "/recovery/enterprise/verify" => only(m, Method::POST)?.then(recovery::enterprise_verify(app, req, now)).await,
+        "/recovery/enterprise/reset" => only(m, Method::POST)?.then(recovery::enterprise_reset(app, req, now)).await,
         _ => Err(ApiError::new(Code::NotFound).with_message("接口不存在")),
     }
 }

@@ -11,6 +11,7 @@ pub mod flow;
 pub mod login;
 pub mod officers;
 pub mod realname;
+pub mod recovery;
 pub mod register;
 pub mod session;
 pub mod sms_codes;
