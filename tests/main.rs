@@ -6,6 +6,9 @@
 mod harness;
 
 mod login;
+mod manage;
 mod proxy;
+mod recovery;
+mod register;
 mod registry;
 mod restart;

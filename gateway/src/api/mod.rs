@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod login;
+pub mod manage;
 pub mod recovery;
 pub mod register;
 pub mod wire;
@@ -67,26 +68,108 @@ async fn route(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Api
                 .then(login::logout(app, req, now))
                 .await
         }
-        "/realname/start" => only(m, Method::POST)?.then(register::realname_start(app, req, now)).await,
-        p if p.starts_with("/realname/") => {
-            let id = &p["/realname/".len()..];
-            only(m, Method::GET)?.then(register::realname_status(app, id, now)).await
+        "/realname/start" => {
+            only(m, Method::POST)?
+                .then(register::realname_start(app, req, now))
+                .await
         }
-        "/register/sms" => only(m, Method::POST)?.then(register::register_sms(app, req, now)).await,
-        "/register/person" => only(m, Method::POST)?.then(register::register_person(app, req, now)).await,
-        "/register/enterprise-user/start" => only(m, Method::POST)?.then(register::enterprise_user_start(app, req, now)).await,
-        "/register/enterprise-user/authorizers" => only(m, Method::GET)?.then(register::authorizers(app, req, now)).await,
-        "/register/enterprise-user/authorizer-sms" => only(m, Method::POST)?.then(register::authorizer_sms(app, req, now)).await,
-        "/register/enterprise-user/confirm" => only(m, Method::POST)?.then(register::confirm(app, req, now)).await,
-        "/recovery/person/start" => only(m, Method::POST)?.then(recovery::person_start(app, req, now)).await,
-        "/recovery/person/verify" => only(m, Method::POST)?.then(recovery::person_verify(app, req, now)).await,
-        "/recovery/person/reset" => only(m, Method::POST)?.then(recovery::person_reset(app, req, now)).await,
-        "/recovery/enterprise/start" => only(m, Method::POST)?.then(recovery::enterprise_start(app, req, now)).await,
-        "/recovery/enterprise/sms" => only(m, Method::POST)?.then(recovery::enterprise_sms(app, req, now)).await,
-        "/recovery/enterprise/verify" => only(m, Method::POST)?.then(recovery::enterprise_verify(app, req, now)).await,
-        "/recovery/enterprise/reset" => only(m, Method::POST)?.then(recovery::enterprise_reset(app, req, now)).await,
+        p if p.starts_with("/realname/") => {
+            let id = p.trim_start_matches("/realname/");
+            only(m, Method::GET)?
+                .then(register::realname_status(app, id, now))
+                .await
+        }
+        "/register/sms" => {
+            only(m, Method::POST)?
+                .then(register::register_sms(app, req, now))
+                .await
+        }
+        "/register/person" => {
+            only(m, Method::POST)?
+                .then(register::register_person(app, req, now))
+                .await
+        }
+        "/register/enterprise-user/start" => {
+            only(m, Method::POST)?
+                .then(register::enterprise_user_start(app, req, now))
+                .await
+        }
+        "/register/enterprise-user/authorizers" => {
+            only(m, Method::GET)?
+                .then(register::authorizers(app, req, now))
+                .await
+        }
+        "/register/enterprise-user/authorizer-sms" => {
+            only(m, Method::POST)?
+                .then(register::authorizer_sms(app, req, now))
+                .await
+        }
+        "/register/enterprise-user/confirm" => {
+            only(m, Method::POST)?
+                .then(register::confirm(app, req, now))
+                .await
+        }
+        "/recovery/person/start" => {
+            only(m, Method::POST)?
+                .then(recovery::person_start(app, req, now))
+                .await
+        }
+        "/recovery/person/verify" => {
+            only(m, Method::POST)?
+                .then(recovery::person_verify(app, req, now))
+                .await
+        }
+        "/recovery/person/reset" => {
+            only(m, Method::POST)?
+                .then(recovery::person_reset(app, req, now))
+                .await
+        }
+        "/recovery/enterprise/start" => {
+            only(m, Method::POST)?
+                .then(recovery::enterprise_start(app, req, now))
+                .await
+        }
+        "/recovery/enterprise/sms" => {
+            only(m, Method::POST)?
+                .then(recovery::enterprise_sms(app, req, now))
+                .await
+        }
+        "/recovery/enterprise/verify" => {
+            only(m, Method::POST)?
+                .then(recovery::enterprise_verify(app, req, now))
+                .await
+        }
+        "/recovery/enterprise/reset" => {
+            only(m, Method::POST)?
+                .then(recovery::enterprise_reset(app, req, now))
+                .await
+        }
+        "/enterprise/users" if *m == Method::POST => manage::add_user(app, req, now).await,
+        "/enterprise/users" => {
+            only(m, Method::GET)?
+                .then(manage::users(app, req, now))
+                .await
+        }
+        "/enterprise/candidates" => {
+            only(m, Method::GET)?
+                .then(manage::candidates(app, req, now))
+                .await
+        }
+        p if grants_target(p).is_some() => {
+            let id = grants_target(p).unwrap_or_default();
+            only(m, Method::PUT)?
+                .then(manage::set_grants(app, req, id, now))
+                .await
+        }
         _ => Err(ApiError::new(Code::NotFound).with_message("接口不存在")),
     }
+}
+
+/// `/enterprise/users/{id}/grants` → `id` (one non-empty segment).
+fn grants_target(path: &str) -> Option<&str> {
+    path.strip_prefix("/enterprise/users/")?
+        .strip_suffix("/grants")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// Proof that the method matched; `then` runs the handler.

@@ -22,12 +22,19 @@ pub async fn person_start(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRe
     app.check_rate(RateClass::Sms, &req.client_ip, now)?;
     let b: PersonStart = req.json()?;
     let phone = field("phone", b.phone.as_str(), Phone::parse)?;
-    app.check_captcha(b.captcha_id.as_str(), b.captcha_answer.as_str(), &req.client_ip, now)
-        .await?;
+    app.check_captcha(
+        b.captcha_id.as_str(),
+        b.captcha_answer.as_str(),
+        &req.client_ip,
+        now,
+    )
+    .await?;
     let (ticket, resend_after) = app
         .start_person_recovery(phone.as_str(), &client(app, req), now)
         .await?;
-    Ok(ApiResponse::ok(&json!({ "recovery_ticket": ticket, "resend_after": resend_after })))
+    Ok(ApiResponse::ok(
+        &json!({ "recovery_ticket": ticket, "resend_after": resend_after }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -62,8 +69,13 @@ struct Reset {
 pub async fn person_reset(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Login, &req.client_ip, now)?;
     let b: Reset = req.json()?;
-    app.reset_person_password(b.recovery_ticket.as_str(), b.new_password.as_str(), &client(app, req), now)
-        .await?;
+    app.reset_person_password(
+        b.recovery_ticket.as_str(),
+        b.new_password.as_str(),
+        &client(app, req),
+        now,
+    )
+    .await?;
     Ok(ApiResponse::no_content())
 }
 
@@ -75,15 +87,29 @@ struct EnterpriseStart {
     captcha_answer: Text<16>,
 }
 
-pub async fn enterprise_start(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+pub async fn enterprise_start(
+    app: &App,
+    req: &ApiRequest,
+    now: i64,
+) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Login, &req.client_ip, now)?;
     let b: EnterpriseStart = req.json()?;
     let account = b.account.as_str().trim();
-    if crate::identity::Uscc::parse(account).is_err() && crate::identity::Tin::parse(account).is_err() {
-        return Err(ApiError::invalid("account", "请输入正确的统一社会信用代码或纳税人识别号"));
+    if crate::identity::Uscc::parse(account).is_err()
+        && crate::identity::Tin::parse(account).is_err()
+    {
+        return Err(ApiError::invalid(
+            "account",
+            "请输入正确的统一社会信用代码或纳税人识别号",
+        ));
     }
-    app.check_captcha(b.captcha_id.as_str(), b.captcha_answer.as_str(), &req.client_ip, now)
-        .await?;
+    app.check_captcha(
+        b.captcha_id.as_str(),
+        b.captcha_answer.as_str(),
+        &req.client_ip,
+        now,
+    )
+    .await?;
     let (ticket, enterprise, recipients) = app
         .start_enterprise_recovery(account, &client(app, req), now)
         .await?;
@@ -112,16 +138,29 @@ struct EnterpriseSms {
     recipient_id: Text<32>,
 }
 
-pub async fn enterprise_sms(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+pub async fn enterprise_sms(
+    app: &App,
+    req: &ApiRequest,
+    now: i64,
+) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Sms, &req.client_ip, now)?;
     let b: EnterpriseSms = req.json()?;
     let resend_after = app
-        .send_enterprise_recovery_sms(b.recovery_ticket.as_str(), b.recipient_id.as_str(), &client(app, req), now)
+        .send_enterprise_recovery_sms(
+            b.recovery_ticket.as_str(),
+            b.recipient_id.as_str(),
+            &client(app, req),
+            now,
+        )
         .await?;
     Ok(ApiResponse::ok(&json!({ "resend_after": resend_after })))
 }
 
-pub async fn enterprise_verify(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+pub async fn enterprise_verify(
+    app: &App,
+    req: &ApiRequest,
+    now: i64,
+) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Login, &req.client_ip, now)?;
     let b: Verify = req.json()?;
     app.verify_enterprise_recovery(
@@ -135,10 +174,19 @@ pub async fn enterprise_verify(app: &App, req: &ApiRequest, now: i64) -> Result<
     Ok(ApiResponse::no_content())
 }
 
-pub async fn enterprise_reset(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+pub async fn enterprise_reset(
+    app: &App,
+    req: &ApiRequest,
+    now: i64,
+) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Login, &req.client_ip, now)?;
     let b: Reset = req.json()?;
-    app.reset_enterprise_password(b.recovery_ticket.as_str(), b.new_password.as_str(), &client(app, req), now)
-        .await?;
+    app.reset_enterprise_password(
+        b.recovery_ticket.as_str(),
+        b.new_password.as_str(),
+        &client(app, req),
+        now,
+    )
+    .await?;
     Ok(ApiResponse::no_content())
 }

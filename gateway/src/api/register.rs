@@ -12,7 +12,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// Parses one identifier field; a bad one is `INVALID_INPUT` naming the field.
-pub fn field<T>(name: &str, value: &str, parse: impl Fn(&str) -> Result<T, crate::identity::IdentityError>) -> Result<T, ApiError> {
+pub fn field<T>(
+    name: &str,
+    value: &str,
+    parse: impl Fn(&str) -> Result<T, crate::identity::IdentityError>,
+) -> Result<T, ApiError> {
     parse(value).map_err(|e| ApiError::invalid(name, e.message_zh()))
 }
 
@@ -23,7 +27,11 @@ struct RealnameStart {
     id_number: Text<24>,
 }
 
-pub async fn realname_start(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+pub async fn realname_start(
+    app: &App,
+    req: &ApiRequest,
+    now: i64,
+) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Sms, &req.client_ip, now)?;
     let body: RealnameStart = req.json()?;
     let name = field("name", body.name.as_str(), PersonName::parse)?;
@@ -56,15 +64,26 @@ pub async fn register_sms(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRe
     app.check_rate(RateClass::Sms, &req.client_ip, now)?;
     let body: RegisterSms = req.json()?;
     let phone = field("phone", body.phone.as_str(), Phone::parse)?;
-    app.check_captcha(body.captcha_id.as_str(), body.captcha_answer.as_str(), &req.client_ip, now)
-        .await?;
+    app.check_captcha(
+        body.captcha_id.as_str(),
+        body.captcha_answer.as_str(),
+        &req.client_ip,
+        now,
+    )
+    .await?;
     let resend_after = app
         .send_sms_code(Purpose::Register, phone.as_str(), phone.as_str(), now)
         .await?;
     Ok(ApiResponse::ok(&json!({ "resend_after": resend_after })))
 }
 
-fn form(phone: &str, name: &str, id_number: &str, password: &str, new_password: bool) -> Result<PersonForm, ApiError> {
+fn form(
+    phone: &str,
+    name: &str,
+    id_number: &str,
+    password: &str,
+    new_password: bool,
+) -> Result<PersonForm, ApiError> {
     let form = PersonForm {
         phone: field("phone", phone, Phone::parse)?,
         name: field("name", name, PersonName::parse)?,
@@ -72,7 +91,8 @@ fn form(phone: &str, name: &str, id_number: &str, password: &str, new_password: 
         password: password.to_string(),
     };
     if new_password {
-        crate::identity::check_new_password(password).map_err(|r| ApiError::invalid("password", r.message_zh()))?;
+        crate::identity::check_new_password(password)
+            .map_err(|r| ApiError::invalid("password", r.message_zh()))?;
     }
     Ok(form)
 }
@@ -89,10 +109,20 @@ struct RegisterPerson {
     realname_verification_id: Text<64>,
 }
 
-pub async fn register_person(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+pub async fn register_person(
+    app: &App,
+    req: &ApiRequest,
+    now: i64,
+) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Login, &req.client_ip, now)?;
     let b: RegisterPerson = req.json()?;
-    let form = form(b.phone.as_str(), b.name.as_str(), b.id_number.as_str(), b.password.as_str(), true)?;
+    let form = form(
+        b.phone.as_str(),
+        b.name.as_str(),
+        b.id_number.as_str(),
+        b.password.as_str(),
+        true,
+    )?;
     let person_id = app
         .register_person(
             &form,
@@ -117,14 +147,30 @@ struct EnterpriseUserStart {
     realname_verification_id: Text<64>,
 }
 
-pub async fn enterprise_user_start(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+pub async fn enterprise_user_start(
+    app: &App,
+    req: &ApiRequest,
+    now: i64,
+) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Login, &req.client_ip, now)?;
     let b: EnterpriseUserStart = req.json()?;
     // The password policy applies only when he sets a new one (an existing person
     // must repeat his own); `start_enterprise_user` decides which.
-    let form = form(b.phone.as_str(), b.name.as_str(), b.id_number.as_str(), b.password.as_str(), false)?;
+    let form = form(
+        b.phone.as_str(),
+        b.name.as_str(),
+        b.id_number.as_str(),
+        b.password.as_str(),
+        false,
+    )?;
     let ticket = app
-        .start_enterprise_user(&form, b.sms_code.as_str(), b.realname_verification_id.as_str(), &client(app, req), now)
+        .start_enterprise_user(
+            &form,
+            b.sms_code.as_str(),
+            b.realname_verification_id.as_str(),
+            &client(app, req),
+            now,
+        )
         .await?;
     Ok(ApiResponse::ok(&json!({ "registration_ticket": ticket })))
 }
@@ -162,11 +208,21 @@ struct AuthorizerSms {
     authorizer_id: Text<32>,
 }
 
-pub async fn authorizer_sms(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+pub async fn authorizer_sms(
+    app: &App,
+    req: &ApiRequest,
+    now: i64,
+) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Sms, &req.client_ip, now)?;
     let b: AuthorizerSms = req.json()?;
     let resend_after = app
-        .send_authorizer_sms(b.registration_ticket.as_str(), b.uscc.as_str(), b.authorizer_id.as_str(), &client(app, req), now)
+        .send_authorizer_sms(
+            b.registration_ticket.as_str(),
+            b.uscc.as_str(),
+            b.authorizer_id.as_str(),
+            &client(app, req),
+            now,
+        )
         .await?;
     Ok(ApiResponse::ok(&json!({ "resend_after": resend_after })))
 }

@@ -9,6 +9,7 @@
 pub mod captcha;
 pub mod flow;
 pub mod login;
+pub mod manage;
 pub mod officers;
 pub mod realname;
 pub mod recovery;

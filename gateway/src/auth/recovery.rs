@@ -29,19 +29,43 @@ fn invalid_ticket() -> ApiError {
 
 impl App {
     /// FP1 start: the registered person of `phone` gets a code. Returns (ticket, resend_after).
-    pub async fn start_person_recovery(&self, phone: &str, client: &Client, now: i64) -> Result<(String, u64), ApiError> {
+    pub async fn start_person_recovery(
+        &self,
+        phone: &str,
+        client: &Client,
+        now: i64,
+    ) -> Result<(String, u64), ApiError> {
         let person_id = self
             .store
             .trees
             .persons_by_phone
             .get(phone.as_bytes())?
-            .ok_or_else(|| ApiError::new(Code::NotFound).with_message("该手机号未注册").with_field("phone"))?;
+            .ok_or_else(|| {
+                ApiError::new(Code::NotFound)
+                    .with_message("该手机号未注册")
+                    .with_field("phone")
+            })?;
         let person_id = String::from_utf8_lossy(&person_id).into_owned();
         let ticket = crate::crypto::secrets::token();
         let hash = self.flow_hash(&ticket);
-        let resend = self.send_sms_code(Purpose::Recovery, &hash, phone, now).await?;
-        self.save_flow(&hash, &client.fingerprint, Flow::PersonRecovery { person: person_id.clone(), verified: false }, now)?;
-        self.audit.record(now, Event::new("recovery.person_start", "ok").person(&person_id).client(&client.ip));
+        let resend = self
+            .send_sms_code(Purpose::Recovery, &hash, phone, now)
+            .await?;
+        self.save_flow(
+            &hash,
+            &client.fingerprint,
+            Flow::PersonRecovery {
+                person: person_id.clone(),
+                verified: false,
+            },
+            now,
+        )?;
+        self.audit.record(
+            now,
+            Event::new("recovery.person_start", "ok")
+                .person(&person_id)
+                .client(&client.ip),
+        );
         self.store.flush().await?;
         Ok((ticket, resend))
     }
@@ -56,21 +80,45 @@ impl App {
         now: i64,
     ) -> Result<(), ApiError> {
         let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
-        let Flow::PersonRecovery { person, verified: false } = flow else {
+        let Flow::PersonRecovery {
+            person,
+            verified: false,
+        } = flow
+        else {
             return Err(invalid_ticket());
         };
         let p: Person = self.person(&person)?.ok_or_else(invalid_ticket)?;
-        self.verify_sms_code(Purpose::Recovery, &hash, sms_code, now).await?;
-        self.consume_realname(realname_id, &p.name, &p.id_number, now).await?;
-        self.save_flow(&hash, &client.fingerprint, Flow::PersonRecovery { person, verified: true }, now)?;
+        self.verify_sms_code(Purpose::Recovery, &hash, sms_code, now)
+            .await?;
+        self.consume_realname(realname_id, &p.name, &p.id_number, now)
+            .await?;
+        self.save_flow(
+            &hash,
+            &client.fingerprint,
+            Flow::PersonRecovery {
+                person,
+                verified: true,
+            },
+            now,
+        )?;
         self.store.flush().await?;
         Ok(())
     }
 
     /// FP1 reset.
-    pub async fn reset_person_password(&self, ticket: &str, new_password: &str, client: &Client, now: i64) -> Result<(), ApiError> {
+    pub async fn reset_person_password(
+        &self,
+        ticket: &str,
+        new_password: &str,
+        client: &Client,
+        now: i64,
+    ) -> Result<(), ApiError> {
         let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
-        let Flow::PersonRecovery { person, verified: true } = flow else {
+        let Flow::PersonRecovery {
+            person,
+            verified: true,
+        } = flow
+        else {
             return Err(invalid_ticket());
         };
         crate::identity::check_new_password(new_password)
@@ -78,14 +126,25 @@ impl App {
         let password_hash = self.hasher.hash(new_password).await?;
         let mut p: Person = self.person(&person)?.ok_or_else(invalid_ticket)?;
         // The ticket goes first, so a replay cannot reset twice.
-        if self.store.trees.flow_tickets.remove(hash.as_bytes())?.is_none() {
+        if self
+            .store
+            .trees
+            .flow_tickets
+            .remove(hash.as_bytes())?
+            .is_none()
+        {
             return Err(invalid_ticket());
         }
         p.password_hash = Some(password_hash);
         self.store.put(&self.store.trees.persons, &person, &p)?;
         self.clear_failures(Account::Person(&person))?;
         let mut ended = 0;
-        for item in self.store.trees.officers_by_person.scan_prefix(keys::officers_of(&person)) {
+        for item in self
+            .store
+            .trees
+            .officers_by_person
+            .scan_prefix(keys::officers_of(&person))
+        {
             let (k, _) = item?;
             if let Some(enterprise) = keys::parts(&k).get(1) {
                 ended += self.end_sessions(enterprise, Some(&person))?;
@@ -109,13 +168,21 @@ impl App {
         client: &Client,
         now: i64,
     ) -> Result<(String, Enterprise, Vec<Recipient>), ApiError> {
-        let enterprise = self
-            .enterprise_by_account(account)?
-            .ok_or_else(|| ApiError::new(Code::NotFound).with_message("该企业未在核心征管系统登记").with_field("account"))?;
+        let enterprise = self.enterprise_by_account(account)?.ok_or_else(|| {
+            ApiError::new(Code::NotFound)
+                .with_message("该企业未在核心征管系统登记")
+                .with_field("account")
+        })?;
         let mut recipients = Vec::new();
         let mut ids = BTreeMap::new();
         for entry in self.bound_officers(&enterprise.key)? {
-            let Some(role) = entry.officer.registry_roles.iter().copied().find(|r| r.is_admin()) else {
+            let Some(role) = entry
+                .officer
+                .registry_roles
+                .iter()
+                .copied()
+                .find(|r| r.is_admin())
+            else {
                 continue;
             };
             let id = crate::crypto::secrets::short_id();
@@ -124,7 +191,11 @@ impl App {
                 id,
                 role,
                 name: entry.person.name.clone(),
-                phone: entry.officer.registry_phone.clone().unwrap_or(entry.person.phone.clone()),
+                phone: entry
+                    .officer
+                    .registry_phone
+                    .clone()
+                    .unwrap_or(entry.person.phone.clone()),
             });
         }
         let (ticket, _) = self.new_flow(
@@ -137,7 +208,12 @@ impl App {
             &client.fingerprint,
             now,
         )?;
-        self.audit.record(now, Event::new("recovery.enterprise_start", "ok").enterprise(&enterprise.key).client(&client.ip));
+        self.audit.record(
+            now,
+            Event::new("recovery.enterprise_start", "ok")
+                .enterprise(&enterprise.key)
+                .client(&client.ip),
+        );
         self.store.flush().await?;
         Ok((ticket, enterprise, recipients))
     }
@@ -151,14 +227,23 @@ impl App {
         now: i64,
     ) -> Result<u64, ApiError> {
         let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
-        let Flow::EnterpriseRecovery { enterprise, recipients, verified: false, .. } = flow else {
+        let Flow::EnterpriseRecovery {
+            enterprise,
+            recipients,
+            verified: false,
+            ..
+        } = flow
+        else {
             return Err(invalid_ticket());
         };
         let person = recipients
             .get(recipient_id)
             .ok_or_else(|| ApiError::invalid("recipient_id", "请选择法定代表人或财务负责人"))?
             .clone();
-        let officer = self.officer(&enterprise, &person)?.filter(|o| o.is_bound()).ok_or_else(invalid_ticket)?;
+        let officer = self
+            .officer(&enterprise, &person)?
+            .filter(|o| o.is_bound())
+            .ok_or_else(invalid_ticket)?;
         let p = self.person(&person)?.ok_or_else(invalid_ticket)?;
         let phone = officer.registry_phone.unwrap_or(p.phone);
         let resend = self
@@ -167,7 +252,12 @@ impl App {
         self.save_flow(
             &hash,
             &client.fingerprint,
-            Flow::EnterpriseRecovery { enterprise, recipients, chosen: Some(person), verified: false },
+            Flow::EnterpriseRecovery {
+                enterprise,
+                recipients,
+                chosen: Some(person),
+                verified: false,
+            },
             now,
         )?;
         self.store.flush().await?;
@@ -184,16 +274,34 @@ impl App {
         now: i64,
     ) -> Result<(), ApiError> {
         let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
-        let Flow::EnterpriseRecovery { enterprise, recipients, chosen: Some(person), verified: false } = flow else {
+        let Flow::EnterpriseRecovery {
+            enterprise,
+            recipients,
+            chosen: Some(person),
+            verified: false,
+        } = flow
+        else {
             return Err(invalid_ticket());
         };
         let p = self.person(&person)?.ok_or_else(invalid_ticket)?;
-        self.verify_sms_code(Purpose::Recovery, &format!("{hash}/{person}"), sms_code, now).await?;
-        self.consume_realname(realname_id, &p.name, &p.id_number, now).await?;
+        self.verify_sms_code(
+            Purpose::Recovery,
+            &format!("{hash}/{person}"),
+            sms_code,
+            now,
+        )
+        .await?;
+        self.consume_realname(realname_id, &p.name, &p.id_number, now)
+            .await?;
         self.save_flow(
             &hash,
             &client.fingerprint,
-            Flow::EnterpriseRecovery { enterprise, recipients, chosen: Some(person), verified: true },
+            Flow::EnterpriseRecovery {
+                enterprise,
+                recipients,
+                chosen: Some(person),
+                verified: true,
+            },
             now,
         )?;
         self.store.flush().await?;
@@ -210,7 +318,13 @@ impl App {
         now: i64,
     ) -> Result<(), ApiError> {
         let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
-        let Flow::EnterpriseRecovery { enterprise, chosen: Some(person), verified: true, .. } = flow else {
+        let Flow::EnterpriseRecovery {
+            enterprise,
+            chosen: Some(person),
+            verified: true,
+            ..
+        } = flow
+        else {
             return Err(invalid_ticket());
         };
         crate::identity::check_new_password(new_password)
@@ -220,12 +334,19 @@ impl App {
             .store
             .get(&self.store.trees.enterprises, &enterprise)?
             .ok_or_else(invalid_ticket)?;
-        if self.store.trees.flow_tickets.remove(hash.as_bytes())?.is_none() {
+        if self
+            .store
+            .trees
+            .flow_tickets
+            .remove(hash.as_bytes())?
+            .is_none()
+        {
             return Err(invalid_ticket());
         }
         e.password_hash = password_hash;
         e.password_epoch += 1;
-        self.store.put(&self.store.trees.enterprises, &enterprise, &e)?;
+        self.store
+            .put(&self.store.trees.enterprises, &enterprise, &e)?;
         self.clear_failures(Account::Enterprise(&enterprise))?;
         let ended = self.end_sessions(&enterprise, None)?;
         self.audit.record(

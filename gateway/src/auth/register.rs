@@ -206,7 +206,10 @@ impl App {
             &client.fingerprint,
             now,
         )?;
-        self.audit.record(now, Event::new("register.enterprise_user_start", "ok").client(&client.ip));
+        self.audit.record(
+            now,
+            Event::new("register.enterprise_user_start", "ok").client(&client.ip),
+        );
         self.store.flush().await?;
         Ok(ticket)
     }
@@ -256,7 +259,11 @@ impl App {
                 .collect();
             if let Some(role) = admin_roles.first() {
                 let id = self.authorizer_id(&hash, &enterprise.key, &entry.person.id);
-                out.push(Authorizer { id, role: *role, entry });
+                out.push(Authorizer {
+                    id,
+                    role: *role,
+                    entry,
+                });
             }
         }
         Ok((enterprise, out))

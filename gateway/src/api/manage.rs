@@ -1,0 +1,180 @@
+//! Handlers of 我的信息-用户管理-授权信息 (API.md; seed §3). Who may call them is Cedar's
+//! `manage_users` decision on the caller's enterprise, not a check in Rust.
+
+use super::error::{ApiError, Code};
+use super::wire::{ApiRequest, ApiResponse, Text};
+use super::{require_csrf, require_session};
+use crate::app::App;
+use crate::audit::Event;
+use crate::auth::officers::facts;
+use crate::auth::session::SessionContext;
+use crate::identity::mask_name;
+use crate::policy::{EnterpriseAction, ModuleView};
+use crate::store::records::Officer;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// The caller's session, if Cedar permits `manage_users` on its enterprise.
+fn manager(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext, ApiError> {
+    let ctx = require_session(app, req, now)?;
+    let roles = ctx.officer.role_names();
+    let decision = app
+        .policy
+        .authorize_enterprise(&facts(&ctx.officer, &roles), EnterpriseAction::ManageUsers);
+    if !decision.is_allowed() {
+        app.audit.record(
+            now,
+            Event::new("manage.denied", "forbidden")
+                .enterprise(&ctx.officer.enterprise)
+                .person(&ctx.officer.person)
+                .client(&req.client_ip)
+                .detail(format!("{} {}", req.method, req.path)),
+        );
+        return Err(
+            ApiError::new(Code::Forbidden).with_message("只有法定代表人或财务负责人可以管理用户")
+        );
+    }
+    Ok(ctx)
+}
+
+/// The module ids an officer holds: the highest allowed nodes of his tree.
+pub fn effective_grants(app: &App, officer: &Officer) -> Vec<String> {
+    fn walk(nodes: &[ModuleView], out: &mut Vec<String>) {
+        for n in nodes {
+            if n.allowed {
+                out.push(n.id.clone());
+            } else {
+                walk(&n.children, out);
+            }
+        }
+    }
+    let roles = officer.role_names();
+    let mut out = Vec::new();
+    walk(&app.authorized_modules(officer, &roles), &mut out);
+    out
+}
+
+pub async fn users(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+    let ctx = manager(app, req, now)?;
+    let rows: Vec<_> = app
+        .bound_officers(&ctx.officer.enterprise)?
+        .iter()
+        .map(|e| {
+            json!({
+                "person_id": e.person.id,
+                "name": e.person.name,
+                "roles": e.officer.role_names(),
+                "sources": e.officer.sources(),
+                "customized": e.officer.grants.is_some(),
+                "grants": effective_grants(app, &e.officer),
+            })
+        })
+        .collect();
+    Ok(ApiResponse::ok(&rows))
+}
+
+pub async fn candidates(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+    manager(app, req, now)?;
+    let q = req.query_param("q").unwrap_or_default();
+    if q.trim().is_empty() || q.len() > 24 {
+        return Err(ApiError::invalid("q", "请输入身份证号或手机号"));
+    }
+    let rows: Vec<_> = app
+        .candidates(&q)?
+        .iter()
+        .map(|p| json!({"person_id": p.id, "name_masked": mask_name(&p.name), "realname_verified": p.realname_verified}))
+        .collect();
+    Ok(ApiResponse::ok(&rows))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddUser {
+    person_id: Text<32>,
+    #[serde(default)]
+    password: Option<Text<64>>,
+}
+
+pub async fn add_user(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+    let ctx = manager(app, req, now)?;
+    require_csrf(req, &ctx)?;
+    let b: AddUser = req.json()?;
+    let enterprise = ctx.officer.enterprise.clone();
+    let (officer, password_set) = app
+        .add_user(
+            &enterprise,
+            b.person_id.as_str(),
+            b.password.as_ref().map(Text::as_str),
+        )
+        .await?;
+    app.audit.record(
+        now,
+        Event::new("manage.add_user", "ok")
+            .enterprise(&enterprise)
+            .person(&officer.person)
+            .client(&req.client_ip)
+            .detail(format!("by {}", ctx.officer.person)),
+    );
+    app.store.flush().await?;
+    Ok(ApiResponse::json(
+        201,
+        &json!({
+            "person_id": officer.person,
+            "grants": effective_grants(app, &officer),
+            "password_set": password_set,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Grants {
+    modules: Vec<Text<64>>,
+}
+
+pub async fn set_grants(
+    app: &App,
+    req: &ApiRequest,
+    person_id: &str,
+    now: i64,
+) -> Result<ApiResponse, ApiError> {
+    let ctx = manager(app, req, now)?;
+    require_csrf(req, &ctx)?;
+    let b: Grants = req.json()?;
+    if b.modules.len() > 256 {
+        return Err(ApiError::invalid("modules", "功能模块过多"));
+    }
+    let modules: BTreeSet<String> = b.modules.into_iter().map(|m| m.0).collect();
+    let enterprise = ctx.officer.enterprise.clone();
+    let change = app
+        .set_grants(&enterprise, person_id, modules.clone(), now)
+        .await?;
+    let (action, detail) = if change.bound {
+        (
+            "manage.grant",
+            format!("modules={modules:?} by {}", ctx.officer.person),
+        )
+    } else {
+        (
+            "manage.unbind",
+            format!(
+                "every permission revoked by {}; {} session(s) ended",
+                ctx.officer.person, change.sessions_ended
+            ),
+        )
+    };
+    app.audit.record(
+        now,
+        Event::new(action, "ok")
+            .enterprise(&enterprise)
+            .person(person_id)
+            .client(&req.client_ip)
+            .detail(detail),
+    );
+    app.store.flush().await?;
+    Ok(ApiResponse::ok(&json!({
+        "grants": if change.bound { effective_grants(app, &change.officer) } else { Vec::new() },
+        "bound": change.bound,
+    })))
+}
