@@ -30,6 +30,15 @@ impl ServeHttp for Admin {
         let method = req.method.clone();
         match (method.as_str(), req.uri.path()) {
             ("GET", "/healthz") => json(200, &serde_json::json!({"status": "ok"})),
+            ("GET", "/metrics") => {
+                let body = self.app.metrics.render(&self.app.policy);
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "text/plain; version=0.0.4")
+                    .header("content-length", body.len())
+                    .body(body)
+                    .unwrap_or_default()
+            }
             ("GET", "/admin/policies") => json(200, &serde_json::json!(self.app.policy.status())),
             ("POST", "/admin/policies/reload") => {
                 let started = std::time::Instant::now();

@@ -32,6 +32,7 @@ pub struct App {
     /// Real-name verification; registration and recovery are unavailable without it.
     pub realname: Option<Arc<dyn RealnameProvider>>,
     pub audit: Audit,
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +93,10 @@ impl App {
                 Some(Arc::new(HttpRealname::new(url, *timeout)))
             }
         };
+        let metrics =
+            crate::metrics::Metrics::new().map_err(|e| StartError::Other(e.to_string()))?;
         Ok(App {
+            metrics,
             realname,
             signer: IdentitySigner::new(keyed.clone()),
             audit: Audit::new(store.clone()),

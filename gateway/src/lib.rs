@@ -21,6 +21,7 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod identity;
+pub mod metrics;
 pub mod policy;
 pub mod providers;
 pub mod proxy;

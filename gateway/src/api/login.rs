@@ -34,6 +34,20 @@ fn enterprise_view(e: &Enterprise) -> EnterpriseView<'_> {
     }
 }
 
+fn count_login<T>(app: &App, stage: &str, r: &Result<T, ApiError>) {
+    let result = match r {
+        Ok(_) => "ok".to_string(),
+        Err(e) => serde_json::to_value(e.code)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_lowercase))
+            .unwrap_or_default(),
+    };
+    app.metrics
+        .logins
+        .with_label_values(&[stage, &result])
+        .inc();
+}
+
 pub async fn captcha(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Captcha, &req.client_ip, now)?;
     let c = app.issue_captcha(now).await?;
@@ -111,7 +125,9 @@ pub async fn enterprise(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResp
     .await?;
     let stage1 = app
         .login_enterprise(account, body.password.as_str(), &client(app, req), now)
-        .await?;
+        .await;
+    count_login(app, "enterprise", &stage1);
+    let stage1 = stage1?;
     let officers: Vec<OfficerRow> = stage1
         .officers
         .iter()
@@ -183,7 +199,9 @@ pub async fn officer(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespons
             &client(app, req),
             now,
         )
-        .await?;
+        .await;
+    count_login(app, "officer", &s);
+    let s = s?;
     let roles = s.entry.officer.role_names();
     let modules = app.authorized_modules(&s.entry.officer, &roles);
     Ok(ApiResponse::ok(&serde_json::json!({

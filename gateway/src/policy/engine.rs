@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -149,6 +150,8 @@ pub struct PolicyEngine {
     last_reload: ArcSwap<LastReload>,
     /// Serializes reloads (watcher and admin API may race).
     reload_lock: Mutex<()>,
+    /// Reload attempts since start: (succeeded, failed), for the metrics.
+    reloads: (AtomicU64, AtomicU64),
 }
 
 fn now_unix() -> u64 {
@@ -177,6 +180,7 @@ impl PolicyEngine {
             current: ArcSwap::from_pointee(loaded),
             last_reload: ArcSwap::from_pointee(LastReload::Ok { at_unix: at }),
             reload_lock: Mutex::new(()),
+            reloads: (AtomicU64::new(0), AtomicU64::new(0)),
         })
     }
 
@@ -218,11 +222,13 @@ impl PolicyEngine {
             Ok(loaded) => {
                 let at = loaded.loaded_at_unix;
                 self.current.store(Arc::new(loaded));
+                self.reloads.0.fetch_add(1, Ordering::Relaxed);
                 self.last_reload
                     .store(Arc::new(LastReload::Ok { at_unix: at }));
                 Ok(self.status())
             }
             Err(e) => {
+                self.reloads.1.fetch_add(1, Ordering::Relaxed);
                 self.last_reload.store(Arc::new(LastReload::Failed {
                     at_unix: now_unix(),
                     error: e.to_string(),
@@ -230,6 +236,14 @@ impl PolicyEngine {
                 Err(e)
             }
         }
+    }
+
+    /// Reload attempts since start: (succeeded, failed).
+    pub fn reload_counts(&self) -> (u64, u64) {
+        (
+            self.reloads.0.load(Ordering::Relaxed),
+            self.reloads.1.load(Ordering::Relaxed),
+        )
     }
 
     /// The set in force and the last reload outcome.

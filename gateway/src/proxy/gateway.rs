@@ -116,6 +116,16 @@ impl Gateway {
             .app
             .policy
             .authorize_module(&facts(&ctx.officer, &roles), &route.module);
+        let outcome = if decision.is_allowed() {
+            "allow"
+        } else {
+            "deny"
+        };
+        self.app
+            .metrics
+            .decisions
+            .with_label_values(&[outcome])
+            .inc();
         if let Decision::Deny { policies } = decision {
             let path = req.uri.path().to_string();
             self.app.audit.record(
@@ -166,19 +176,24 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let raw_path = session.req_header().uri.path().to_string();
+        let kind = |k: &str| self.app.metrics.requests.with_label_values(&[k]).inc();
         if let Err(e) = path::check(&raw_path) {
+            kind("refused");
             let err = ApiError::invalid("path", e.message_zh());
             respond::error(session, &err).await?;
             return Ok(true);
         }
         if let Some(rest) = api_path(&raw_path) {
+            kind("api");
             self.api(session, rest.to_string()).await?;
             return Ok(true);
         }
         let Some(route) = self.app.routes.find(&raw_path).cloned() else {
+            kind("refused");
             respond::error(session, &ApiError::new(Code::NotFound)).await?;
             return Ok(true);
         };
+        kind("proxy");
         match self.authorize(session, &route).await? {
             Outcome::Answered => Ok(true),
             Outcome::Forward(upstream, identity) => {
