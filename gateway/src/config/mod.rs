@@ -459,6 +459,14 @@ providers:
     }
 
     #[test]
+    fn the_shipped_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/taxgate.yaml");
+        let c = Config::from_file(&path).unwrap();
+        assert_eq!(c.routes.len(), 3);
+        assert_eq!(c.argon2.memory_kib, 19456);
+    }
+
+    #[test]
     fn debug_never_prints_the_key() {
         let c = parse(&MINIMAL.replace(
             "0000000000000000000000000000000000000000000000000000000000000000",
