@@ -23,6 +23,7 @@ pub mod demo;
 pub mod identity;
 pub mod metrics;
 pub mod policy;
+pub mod portal;
 pub mod providers;
 pub mod proxy;
 pub mod registry;

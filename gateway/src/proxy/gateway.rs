@@ -188,6 +188,11 @@ impl ProxyHttp for Gateway {
             self.api(session, rest.to_string()).await?;
             return Ok(true);
         }
+        if let Some(asset) = crate::portal::asset(&raw_path) {
+            kind("portal");
+            respond::asset(session, asset).await?;
+            return Ok(true);
+        }
         let Some(route) = self.app.routes.find(&raw_path).cloned() else {
             kind("refused");
             respond::error(session, &ApiError::new(Code::NotFound)).await?;

@@ -31,3 +31,21 @@ pub async fn write(session: &mut Session, resp: ApiResponse) -> Result<()> {
 pub async fn error(session: &mut Session, e: &ApiError) -> Result<()> {
     write(session, ApiResponse::error(e)).await
 }
+
+/// Writes an embedded portal file.
+pub async fn asset(session: &mut Session, asset: crate::portal::Asset) -> Result<()> {
+    let mut header = ResponseHeader::build(200, Some(6))?;
+    header.insert_header("content-type", asset.content_type)?;
+    header.insert_header("content-length", asset.body.len().to_string())?;
+    header.insert_header("cache-control", "no-cache")?;
+    header.insert_header("x-content-type-options", "nosniff")?;
+    header.insert_header("x-frame-options", "DENY")?;
+    header.insert_header(
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    )?;
+    session.write_response_header(Box::new(header), false).await?;
+    session
+        .write_response_body(Some(Bytes::from_static(asset.body)), true)
+        .await
+}
