@@ -112,3 +112,37 @@ impl App {
         })
     }
 }
+
+/// An `App` on a temporary store with the repository's schema, policies and catalog, a
+/// fast argon2 and outbox providers, for unit tests.
+#[cfg(test)]
+pub fn test_app(dir: &std::path::Path) -> App {
+    use crate::config::*;
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let config = Config {
+        mode: Mode::Development,
+        listen: "127.0.0.1:0".into(),
+        admin_listen: None,
+        data_dir: dir.join("data"),
+        secret_key: SecretKey(vec![7; 32]),
+        cookie_secure: false,
+        threads: 1,
+        shutdown_grace: std::time::Duration::from_secs(1),
+        sled_cache_bytes: 1 << 20,
+        schema: repo.join("schema/taxgate.cedarschema"),
+        policies: repo.join("policies"),
+        modules: repo.join("config/modules.yaml"),
+        routes: Vec::new(),
+        captcha: CaptchaProvider::Outbox(dir.join("outbox.jsonl")),
+        sms: SmsProvider::Outbox(dir.join("outbox.jsonl")),
+        realname: None,
+        limits: Limits::default(),
+        argon2: Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+            concurrency: 1,
+        },
+    };
+    App::open(config).unwrap()
+}

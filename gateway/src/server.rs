@@ -55,6 +55,7 @@ impl Bound {
         let mut server = Server::new_with_opt_and_conf(None, conf);
 
         crate::policy::spawn_reload_watcher(self.app.policy.clone(), Duration::from_secs(1));
+        crate::auth::janitor::spawn_janitor(&self.app, Duration::from_secs(60));
 
         let (listener, local) = self.public;
         let mut proxy = pingora::proxy::http_proxy_service_with_name(

@@ -8,6 +8,7 @@
 
 pub mod captcha;
 pub mod flow;
+pub mod janitor;
 pub mod login;
 pub mod manage;
 pub mod officers;

@@ -2,7 +2,8 @@
 //!
 //! - Per client address: a fixed one-minute window per class of unauthenticated
 //!   endpoint; past the configured limit the answer is `RATE_LIMITED` with `retry_after`.
-//!   Failed captchas and failed passwords count double, so guessing slows down first.
+//!   Failed captchas and failed passwords have their own window with half the limit,
+//!   so guessing is slowed down before ordinary use is.
 //! - Per account: consecutive wrong passwords of an enterprise or a person; at the
 //!   threshold the account is locked for the configured time (`LOCKED`, `retry_after`).
 //!   A success resets the count; a password reset clears the lock.

@@ -13,7 +13,10 @@ pub struct Asset {
 
 pub fn asset(path: &str) -> Option<Asset> {
     let (content_type, body): (&str, &[u8]) = match path {
-        "/" | "/index.html" => ("text/html; charset=utf-8", include_bytes!("assets/index.html")),
+        "/" | "/index.html" => (
+            "text/html; charset=utf-8",
+            include_bytes!("assets/index.html"),
+        ),
         _ => return None,
     };
     Some(Asset { content_type, body })

@@ -44,7 +44,9 @@ pub async fn asset(session: &mut Session, asset: crate::portal::Asset) -> Result
         "content-security-policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
     )?;
-    session.write_response_header(Box::new(header), false).await?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
     session
         .write_response_body(Some(Bytes::from_static(asset.body)), true)
         .await
