@@ -231,14 +231,31 @@ fn spawn(config: &Path, dir: &Path) -> (Child, SocketAddr, SocketAddr) {
             );
         }
     };
-    // The address is printed before pingora adopts the socket; wait until it answers.
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(addr).is_ok() {
+    // The addresses are printed before pingora runs; wait until the admin listener
+    // answers, so the server (and its signal handling) is up.
+    for _ in 0..500 {
+        if healthz(admin) {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     (child, addr, admin)
+}
+
+fn healthz(admin: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(admin) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.1 200")
 }
 
 fn copy_dir(from: &Path, to: &Path) {

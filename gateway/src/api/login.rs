@@ -108,14 +108,7 @@ pub async fn enterprise(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResp
     app.check_rate(RateClass::Login, &req.client_ip, now)?;
     let body: EnterpriseLogin = req.json()?;
     let account = body.account.as_str().trim();
-    if crate::identity::Uscc::parse(account).is_err()
-        && crate::identity::Tin::parse(account).is_err()
-    {
-        return Err(ApiError::invalid(
-            "account",
-            "请输入正确的统一社会信用代码或纳税人识别号",
-        ));
-    }
+    super::register::check_account("account", account)?;
     app.check_captcha(
         body.captcha_id.as_str(),
         body.captcha_answer.as_str(),

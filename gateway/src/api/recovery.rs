@@ -95,14 +95,7 @@ pub async fn enterprise_start(
     app.check_rate(RateClass::Login, &req.client_ip, now)?;
     let b: EnterpriseStart = req.json()?;
     let account = b.account.as_str().trim();
-    if crate::identity::Uscc::parse(account).is_err()
-        && crate::identity::Tin::parse(account).is_err()
-    {
-        return Err(ApiError::invalid(
-            "account",
-            "请输入正确的统一社会信用代码或纳税人识别号",
-        ));
-    }
+    super::register::check_account("account", account)?;
     app.check_captcha(
         b.captcha_id.as_str(),
         b.captcha_answer.as_str(),

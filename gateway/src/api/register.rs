@@ -20,6 +20,20 @@ pub fn field<T>(
     parse(value).map_err(|e| ApiError::invalid(name, e.message_zh()))
 }
 
+/// A USCC or TIN, well formed; anything else is `INVALID_INPUT` naming `name`.
+pub fn check_account(name: &str, account: &str) -> Result<(), ApiError> {
+    let account = account.trim();
+    if crate::identity::Uscc::parse(account).is_ok() || crate::identity::Tin::parse(account).is_ok()
+    {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            name,
+            "请输入正确的统一社会信用代码或纳税人识别号",
+        ))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RealnameStart {
@@ -179,9 +193,10 @@ pub async fn authorizers(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRes
     app.check_rate(RateClass::Login, &req.client_ip, now)?;
     let uscc = req.query_param("uscc").unwrap_or_default();
     let ticket = req.query_param("ticket").unwrap_or_default();
-    if uscc.len() > 32 || ticket.len() > 64 {
-        return Err(ApiError::invalid("uscc", "请求参数过长"));
+    if ticket.len() > 64 {
+        return Err(ApiError::new(Code::TicketInvalid));
     }
+    check_account("uscc", &uscc)?;
     let (enterprise, list) = app.authorizers(&ticket, &uscc, &client(app, req), now)?;
     let rows: Vec<_> = list
         .iter()
@@ -215,6 +230,7 @@ pub async fn authorizer_sms(
 ) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Sms, &req.client_ip, now)?;
     let b: AuthorizerSms = req.json()?;
+    check_account("uscc", b.uscc.as_str())?;
     let resend_after = app
         .send_authorizer_sms(
             b.registration_ticket.as_str(),
@@ -239,6 +255,7 @@ struct Confirm {
 pub async fn confirm(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
     app.check_rate(RateClass::Login, &req.client_ip, now)?;
     let b: Confirm = req.json()?;
+    check_account("uscc", b.uscc.as_str())?;
     let (enterprise, officer) = app
         .confirm_enterprise_user(
             b.registration_ticket.as_str(),
