@@ -28,6 +28,29 @@ fn invalid_ticket() -> ApiError {
 }
 
 impl App {
+    /// The two proofs of every recovery: the SMS code sent for `scope`, then a real-name
+    /// verification of `person`.
+    async fn prove(
+        &self,
+        scope: &str,
+        sms_code: &str,
+        realname_id: &str,
+        person: &Person,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        self.verify_sms_code(Purpose::Recovery, scope, sms_code, now)
+            .await?;
+        self.consume_realname(realname_id, &person.name, &person.id_number, now)
+            .await
+    }
+
+    /// A new password that passes the policy, hashed.
+    async fn new_password_hash(&self, new_password: &str) -> Result<String, ApiError> {
+        crate::identity::check_new_password(new_password)
+            .map_err(|r| ApiError::invalid("new_password", r.message_zh()))?;
+        Ok(self.hasher.hash(new_password).await?)
+    }
+
     /// FP1 start: the registered person of `phone` gets a code. Returns (ticket, resend_after).
     pub async fn start_person_recovery(
         &self,
@@ -88,10 +111,7 @@ impl App {
             return Err(invalid_ticket());
         };
         let p: Person = self.person(&person)?.ok_or_else(invalid_ticket)?;
-        self.verify_sms_code(Purpose::Recovery, &hash, sms_code, now)
-            .await?;
-        self.consume_realname(realname_id, &p.name, &p.id_number, now)
-            .await?;
+        self.prove(&hash, sms_code, realname_id, &p, now).await?;
         self.save_flow(
             &hash,
             &client.fingerprint,
@@ -121,9 +141,7 @@ impl App {
         else {
             return Err(invalid_ticket());
         };
-        crate::identity::check_new_password(new_password)
-            .map_err(|r| ApiError::invalid("new_password", r.message_zh()))?;
-        let password_hash = self.hasher.hash(new_password).await?;
+        let password_hash = self.new_password_hash(new_password).await?;
         let mut p: Person = self.person(&person)?.ok_or_else(invalid_ticket)?;
         // The ticket goes first, so a replay cannot reset twice.
         if self
@@ -284,14 +302,7 @@ impl App {
             return Err(invalid_ticket());
         };
         let p = self.person(&person)?.ok_or_else(invalid_ticket)?;
-        self.verify_sms_code(
-            Purpose::Recovery,
-            &format!("{hash}/{person}"),
-            sms_code,
-            now,
-        )
-        .await?;
-        self.consume_realname(realname_id, &p.name, &p.id_number, now)
+        self.prove(&format!("{hash}/{person}"), sms_code, realname_id, &p, now)
             .await?;
         self.save_flow(
             &hash,
@@ -327,9 +338,7 @@ impl App {
         else {
             return Err(invalid_ticket());
         };
-        crate::identity::check_new_password(new_password)
-            .map_err(|r| ApiError::invalid("new_password", r.message_zh()))?;
-        let password_hash = self.hasher.hash(new_password).await?;
+        let password_hash = self.new_password_hash(new_password).await?;
         let mut e: Enterprise = self
             .store
             .get(&self.store.trees.enterprises, &enterprise)?
