@@ -173,3 +173,58 @@ impl RealnameProvider for HttpRealname {
             .map_err(|_| ProviderError::Unavailable("realname service: unknown status".into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::fake_service;
+
+    #[tokio::test]
+    async fn http_realname_starts_and_polls() {
+        let (url, seen) = fake_service::start(|method, path, _| match (method, path) {
+            ("POST", "/verifications") => {
+                (200, r#"{"id":"v-1","qr_payload":"alipays://x"}"#.into())
+            }
+            ("GET", "/verifications/v-1") => (200, r#"{"status":"passed"}"#.into()),
+            ("GET", _) => (200, r#"{"status":"pending"}"#.into()),
+            _ => (404, String::new()),
+        })
+        .await;
+        let p = HttpRealname::new(&format!("{url}/"), Duration::from_secs(2));
+        let s = p.start("张三", "11010519491231002X").await.unwrap();
+        assert_eq!(
+            (s.reference.as_str(), s.qr_payload.as_str()),
+            ("v-1", "alipays://x")
+        );
+        let body: serde_json::Value = serde_json::from_str(&seen.lock().unwrap()[0].2).unwrap();
+        assert_eq!(body["id_number"], "11010519491231002X");
+        assert_eq!(p.status("v-1").await.unwrap(), RealnameStatus::Passed);
+        assert_eq!(p.status("v-2").await.unwrap(), RealnameStatus::Pending);
+        assert!(
+            p.status("../admin").await.is_err(),
+            "references are not paths"
+        );
+    }
+
+    #[tokio::test]
+    async fn fixture_passes_exactly_the_listed_people() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("people.yaml");
+        std::fs::write(
+            &path,
+            "people:\n  - {name: 张三, id_number: 11010519491231002x}\n",
+        )
+        .unwrap();
+        let f = FixtureRealname::load(&path).unwrap();
+        let ok = f.start("张三", "11010519491231002X").await.unwrap();
+        assert_eq!(
+            f.status(&ok.reference).await.unwrap(),
+            RealnameStatus::Passed
+        );
+        let other = f.start("李四", "11010519491231002X").await.unwrap();
+        assert_eq!(
+            f.status(&other.reference).await.unwrap(),
+            RealnameStatus::Failed
+        );
+    }
+}

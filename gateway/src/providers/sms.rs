@@ -135,3 +135,39 @@ impl SmsSender for HttpSms {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::fake_service;
+
+    #[tokio::test]
+    async fn http_sms_posts_json_and_reports_failures() {
+        let (url, seen) = fake_service::start(|_, path, _| {
+            if path == "/send" {
+                (200, "{}".into())
+            } else {
+                (500, "down".into())
+            }
+        })
+        .await;
+        let sms = HttpSms::new(&format!("{url}/send"), Duration::from_secs(2)).unwrap();
+        let msg = SmsMessage {
+            phone: "13800000001",
+            code: "123456",
+            purpose: Purpose::Login,
+        };
+        sms.send(&msg).await.unwrap();
+        let (method, _, body) = seen.lock().unwrap()[0].clone();
+        assert_eq!(method, "POST");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["phone"], "13800000001");
+        assert_eq!(v["purpose"], "login");
+        assert!(v["text"].as_str().unwrap().contains("123456"));
+
+        let broken = HttpSms::new(&format!("{url}/other"), Duration::from_secs(2)).unwrap();
+        assert!(broken.send(&msg).await.is_err());
+        let unreachable = HttpSms::new("http://127.0.0.1:1/send", Duration::from_secs(2)).unwrap();
+        assert!(unreachable.send(&msg).await.is_err());
+    }
+}
