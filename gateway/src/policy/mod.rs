@@ -19,6 +19,8 @@ mod engine;
 mod entities;
 mod error;
 mod loader;
+#[cfg(test)]
+mod shared_cases;
 mod tree;
 mod watcher;
 
