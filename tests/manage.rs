@@ -3,7 +3,7 @@
 use crate::harness::flows::{HAN, PASSWORD, WANG};
 use crate::harness::fx::*;
 use crate::harness::gateway::run_cli;
-use crate::harness::{Browser, Gateway};
+use crate::harness::{Browser, Gateway, GatewayOptions};
 use serde_json::{json, Value};
 
 /// 韩梅梅 registers herself (自然人注册), then 赵敏 (A's legal rep) adds her to A with
@@ -375,4 +375,34 @@ async fn adding_users_checks_realname_and_never_overwrites_a_password() {
         .post("/api/v1/enterprise/users", &json!({"person_id": wang_id}))
         .await
         .expect_error(403, "CSRF_INVALID");
+}
+
+#[tokio::test]
+async fn five_wrong_personal_passwords_lock_the_password_but_not_sms() {
+    // Her registration SMS went to the same phone a moment ago (one code per phone per
+    // resend interval), so the interval is short here.
+    let gw = Gateway::start_with(GatewayOptions {
+        extra_yaml: "limits: {sms_resend_seconds: 1}".into(),
+        ..Default::default()
+    })
+    .await;
+    han_added_to_a(&gw).await;
+    let mut han = Browser::with_agent(&gw, "han-login");
+    for i in 0..4 {
+        han.login_by_password(A_USCC, A_PASSWORD, HAN.phone, &format!("Wrong-Pass-{i}"))
+            .await
+            .expect_error(401, "BAD_CREDENTIALS");
+    }
+    let r = han
+        .login_by_password(A_USCC, A_PASSWORD, HAN.phone, "Wrong-Pass-5")
+        .await
+        .expect_error(429, "LOCKED");
+    assert!(r.json()["error"]["retry_after"].as_u64().unwrap() > 800);
+    han.login_by_password(A_USCC, A_PASSWORD, HAN.phone, PASSWORD)
+        .await
+        .expect_error(429, "LOCKED");
+    // The lock covers the password only: she still gets in by SMS (README, lockout).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    han.login_by_sms(A_USCC, A_PASSWORD, HAN.phone).await;
+    han.get("/tax/zzs/x").await.expect(200);
 }
