@@ -267,7 +267,7 @@ async fn weak_or_common_passwords_are_invalid_input() {
             .await;
         expect_invalid(r, "password");
     }
-    // The password never appears in an answer; a good one registers.
+    // A good one registers.
     b.register_person(WANG, PASSWORD).await;
 }
 
