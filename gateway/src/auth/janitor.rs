@@ -80,7 +80,6 @@ pub fn spawn_janitor(app: &Arc<App>, interval: Duration) -> std::thread::JoinHan
 
 #[cfg(test)]
 mod tests {
-
     #[tokio::test]
     async fn sweeps_only_what_expired() {
         let dir = tempfile::tempdir().unwrap();
