@@ -238,6 +238,21 @@ impl ProxyHttp for Gateway {
         )
     }
 
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        if let Some(id) = &ctx.identity {
+            let status = session.response_written().map_or(0, |r| r.status.as_u16());
+            tracing::debug!(
+                request_id = %ctx.request_id,
+                module = %id.module,
+                method = %session.req_header().method,
+                path = %session.req_header().uri.path(),
+                status,
+                error = e.map(|e| e.to_string()),
+                "proxied"
+            );
+        }
+    }
+
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
