@@ -7,6 +7,7 @@ mod harness;
 
 mod login;
 mod manage;
+mod openapi;
 mod policy_ops;
 mod proxy;
 mod recovery;
