@@ -24,6 +24,10 @@ pub fn asset(path: &str) -> Option<Asset> {
             "text/javascript; charset=utf-8",
             include_bytes!("assets/app.js"),
         ),
+        "/assets/qr.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("assets/qr.js"),
+        ),
         "/assets/app.css" => ("text/css; charset=utf-8", include_bytes!("assets/app.css")),
         "/assets/favicon.svg" | "/favicon.ico" => {
             ("image/svg+xml", include_bytes!("assets/favicon.svg"))
@@ -43,6 +47,7 @@ mod tests {
             ("/", "text/html; charset=utf-8"),
             ("/assets/app.js", "text/javascript; charset=utf-8"),
             ("/assets/app.css", "text/css; charset=utf-8"),
+            ("/assets/qr.js", "text/javascript; charset=utf-8"),
             ("/favicon.ico", "image/svg+xml"),
         ] {
             let a = asset(path).unwrap_or_else(|| panic!("{path}"));
@@ -67,6 +72,8 @@ mod tests {
         let js = text("/assets/app.js");
         assert!(!js.contains("http://") && !js.contains("https://"));
         assert!(!js.contains("innerHTML") && !js.contains("eval("));
+        let qr = text("/assets/qr.js");
+        assert!(!qr.contains("http://") && !qr.contains("https://"));
         let css = text("/assets/app.css");
         assert!(!css.contains("url(") && !css.contains("@import"));
     }

@@ -96,6 +96,7 @@
     PASSWORD_MISMATCH: 'password',
     REALNAME_FAILED: 'realname_verification_id',
     METHOD_NOT_ALLOWED: 'password',
+    RATE_LIMITED: 'sms_code',
   };
 
   function ApiError(e, status) {
@@ -111,7 +112,7 @@
     var m = err.message;
     if (err.code === 'INVALID_INPUT' && /^请求参数有误：/.test(m)) m = MESSAGES.INVALID_INPUT;
     if ((err.code === 'LOCKED' || err.code === 'RATE_LIMITED') && err.retry_after) {
-      m = m.replace(/[。，]$/, '') + '，请' + duration(err.retry_after) + '后再试';
+      m = m.replace(/[，。]?(请稍后再试)?[。，]?$/, '') + '，请' + duration(err.retry_after) + '后再试';
     }
     return m;
   }
@@ -247,7 +248,10 @@
   }
 
   function hintFor(err) {
-    if (err.code === 'TICKET_INVALID') return [' ', h('a', { href: '#/login', text: '返回登录' })];
+    if (err.code === 'TICKET_INVALID') {
+      var flow = /^#\/register/.test(location.hash) ? ['#/register', '重新注册'] : /^#\/forgot/.test(location.hash) ? ['#/forgot', '重新开始'] : ['#/login', '返回登录'];
+      return [' ', h('a', { href: flow[0], text: flow[1] })];
+    }
     if (err.code === 'ALREADY_REGISTERED') {
       return ['。该手机号码或身份证号已注册，可直接', h('a', { href: '#/login', text: '登录' }), '，或使用', h('a', { href: '#/forgot', text: '忘记密码' }), '找回密码。'];
     }
@@ -314,12 +318,12 @@
   // ------------------------------------------------------------------ widgets
 
   // Image captcha: an input plus the image (a button: click or Enter refreshes).
-  function captcha() {
+  function captcha(opts) {
     var img = h('img', { class: 'captcha-img', alt: '图形验证码（点击换一张）', width: 120, height: 45 });
     var btn = h('button', { type: 'button', class: 'captcha-btn', title: '看不清？换一张', 'aria-label': '换一张图形验证码' }, img);
     var c = {
       id: null,
-      el: field({ name: 'captcha_answer', label: '验证码', maxlength: 8, autocomplete: 'off', after: btn }),
+      el: field({ name: 'captcha_answer', label: '验证码', maxlength: 8, autocomplete: 'off', after: btn, required: !(opts && opts.optional), hint: opts && opts.hint }),
       refresh: function () {
         var input = c.el.querySelector('input');
         input.value = '';
@@ -382,8 +386,7 @@
   // development (fixture provider, payload taxgate-dev://…) a button completes it.
   // identity() returns {name, id_number} or null when the fields are not valid yet.
   function realname(identity) {
-    var box = h('div', { class: 'realname', role: 'group', 'aria-labelledby': nextId('rn') });
-    var title = h('h3', { id: box.getAttribute('aria-labelledby'), text: '实名认证' });
+    var box = h('div', { class: 'realname', role: 'group', 'aria-label': '实名认证' });
     var status = h('p', { class: 'rn-status', role: 'status', 'aria-live': 'polite', text: '尚未认证：请先填写姓名和身份证号，然后开始实名认证。' });
     var area = h('div', { class: 'rn-area' });
     var err = h('p', { class: 'err', dataset: { for: 'realname_verification_id' } });
@@ -434,7 +437,7 @@
         area.replaceChildren(
           h('p', { text: '请使用支付宝或微信扫描下方二维码，进行办税人员实人认证。' }),
           h('figure', { class: 'qr' },
-            h('div', { class: 'qr-art', 'aria-hidden': 'true' }, h('span'), h('span'), h('span')),
+            qrImage(r.qr_payload),
             h('figcaption', {}, '二维码内容：', h('code', { class: 'qr-payload', text: r.qr_payload }))),
           h('div', { class: 'actions' },
             h('button', { type: 'button', class: 'btn secondary', text: '我已完成扫码，查询结果', onclick: function () { check(true); } }),
@@ -453,9 +456,15 @@
     });
 
     rn.el = h('div', { class: 'field wide' }, box);
-    append(box, [title, status, area, h('div', { class: 'actions' }, startBtn), err, hidden]);
+    append(box, [status, area, h('div', { class: 'actions' }, startBtn), err, hidden]);
     rn.reset = reset;
     return rn;
+  }
+
+  // The QR code of a payload (qr.js draws it; a data: URL image, allowed by the CSP).
+  function qrImage(payload) {
+    var url = window.TaxgateQR ? window.TaxgateQR.dataUrl(payload, 4) : null;
+    return url ? h('img', { class: 'qr-img', src: url, alt: '实名认证二维码', width: 148, height: 148 }) : null;
   }
 
   // A <dialog> confirmation; resolves true when confirmed.
@@ -511,6 +520,7 @@
 
   function page(title, nodes, opts) {
     document.title = title + ' - 云南省电子税务局';
+    document.getElementById('toast').classList.remove('show');
     var head = h('h1', { tabindex: '-1', text: title });
     var body = [];
     if (opts && opts.crumbs) body.push(crumbs(opts.crumbs));
@@ -520,7 +530,9 @@
       S.flash = null;
     }
     main.className = opts && opts.wide ? 'wide' : '';
-    main.replaceChildren.apply(main, body.concat(nodes));
+    var all = [];
+    append({ appendChild: function (n) { all.push(n); } }, body.concat(nodes));
+    main.replaceChildren.apply(main, all);
     head.focus({ preventScroll: true });
     window.scrollTo(0, 0);
   }
@@ -805,8 +817,7 @@
       return sapi('PUT', '/enterprise/users/' + encodeURIComponent(u.person_id) + '/grants', { modules: [] }).then(function (r) {
         flash('ok', r.bound ? '权限已回收' : '已回收 ' + u.name + ' 的全部权限，该用户已自动解绑');
         go('/users');
-        route();
-      }, function (e) { flash('error', messageOf(e)); route(); });
+      }, function (e) { flash('error', messageOf(e)); go('/users'); });
     });
   }
 
@@ -947,7 +958,7 @@
 
   // Phone + captcha + SMS code, name, ID number, password, real-name: the common part.
   function personFields(purpose, opts) {
-    var cap = captcha();
+    var cap = captcha({ optional: true, hint: '获取短信验证码前，请先输入图形验证码。' });
     var form = null;
     var sms = smsButton(function () {
       return api('POST', '/register/sms', { phone: val(form, 'phone'), captcha_id: cap.id || '', captcha_answer: val(form, 'captcha_answer') })
@@ -1114,11 +1125,9 @@
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn', text: '提交' })));
     onSubmit(f, function () {
       return api('POST', '/recovery/' + kind + '/reset', { recovery_ticket: ticket, new_password: rawVal(f, 'new_password') }).then(function () {
-        flash('ok', kind === 'enterprise' ? '企业密码已重置，请使用新密码登录' : '密码已重置，请使用新密码进行办税人员身份校验');
         page('忘记密码', [steps(STEPS, STEPS.length - 1),
           h('div', { class: 'alert ok', role: 'status', text: kind === 'enterprise' ? '企业密码已重置，请使用新密码登录。' : '密码已重置，请使用新密码登录。' }),
           h('p', { class: 'actions' }, h('a', { class: 'btn', href: '#/login', text: '去登录' }))], { crumbs: crumb });
-        S.flash = null;
       });
     }, { new_password: 'new_password', password: 'new_password' });
     page('忘记密码', [steps(STEPS, STEPS.length - 2), f], { crumbs: crumb });
