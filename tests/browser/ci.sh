@@ -6,6 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-$root/target/debug/taxgate}
 [ -x "$bin" ] || { echo "no taxgate binary at $bin (run cargo build / cargo test first)" >&2; exit 2; }
+bin=$(realpath "$bin")
 
 # Debian's Chromium, a CJK font for readable screenshots, Node.js + npm.
 need=()
