@@ -1,0 +1,194 @@
+//! P1: the cost of one authorization decision on a province-sized store.
+//!
+//! One decision is what the proxy does for every request to a module
+//! (`proxy/gateway.rs` `authorize`): `App::resolve_session` (keyed hash of the token,
+//! session record, officer record, timeouts), the officer's roles, the Cedar entities and
+//! `PolicyEngine::authorize_module`. Sessions belong to 20 000 officers sampled uniformly
+//! from the whole store, used in turn, so the sled page cache sees a realistic spread.
+//!
+//! Criterion measures the mean/median of each variant; a second pass times 200 000 single
+//! decisions to give the median and the tail (p99, p99.9), which criterion does not
+//! report. Environment: `TAXGATE_BENCH_DATA` (bench data dir, default
+//! `target/bench-data/e100000-o500000-s2026`, generated if missing),
+//! `TAXGATE_BENCH_OUT` (if set, the percentiles are also written there as
+//! `decision.json`).
+
+#[path = "data.rs"]
+mod data;
+
+use criterion::{black_box, Criterion};
+use std::path::PathBuf;
+use std::time::Instant;
+use taxgate::app::App;
+use taxgate::auth::officers::facts;
+use taxgate::store::records::Officer;
+
+const SESSIONS: usize = 20_000;
+
+struct Fixture {
+    app: App,
+    now: i64,
+    officers: Vec<Officer>,
+    deny_officers: Vec<Officer>,
+}
+
+fn fixture() -> Fixture {
+    let base = std::env::var_os("TAXGATE_BENCH_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data::repo_dir().join("target/bench-data/e100000-o500000-s2026"));
+    let params = data::Params {
+        enterprises: 100_000,
+        officers: 500_000,
+        seed: 2026,
+        generator: data::GENERATOR,
+    };
+    let m = match data::read_manifest(&base) {
+        Some(m) => m,
+        None => {
+            eprintln!("generating {} …", base.display());
+            data::ensure(&base, params).expect("generate store")
+        }
+    };
+    eprintln!(
+        "store: {} enterprises, {} officers, {} persons ({})",
+        m.params.enterprises,
+        m.officers,
+        m.persons,
+        base.display()
+    );
+    let app = App::open(data::config(&data::store_dir(&base), Vec::new())).expect("open app");
+    let now = taxgate::clock::now();
+    data::prepare(&app, &m, SESSIONS, 0, now).expect("sessions");
+    let load = |token: &dyn Fn(usize) -> String| -> Vec<Officer> {
+        (0..SESSIONS)
+            .map(|i| {
+                app.resolve_session(&token(i), now)
+                    .expect("resolve")
+                    .expect("live session")
+                    .officer
+            })
+            .collect()
+    };
+    let officers = load(&data::allow_token);
+    let deny_officers = load(&data::deny_token);
+    Fixture {
+        app,
+        now,
+        officers,
+        deny_officers,
+    }
+}
+
+/// The full decision for the session behind `token`: true when Cedar permits.
+fn decide(app: &App, token: &str, now: i64) -> bool {
+    let Ok(Some(ctx)) = app.resolve_session(token, now) else {
+        return false;
+    };
+    let roles = ctx.officer.role_names();
+    app.policy
+        .authorize_module(&facts(&ctx.officer, &roles), data::MODULE)
+        .is_allowed()
+}
+
+fn cedar_only(app: &App, officer: &Officer) -> bool {
+    let roles = officer.role_names();
+    app.policy
+        .authorize_module(&facts(officer, &roles), data::MODULE)
+        .is_allowed()
+}
+
+fn main() {
+    data::run_chunk_if_asked();
+    let f = fixture();
+    let allow: Vec<String> = (0..SESSIONS).map(data::allow_token).collect();
+    let deny: Vec<String> = (0..SESSIONS).map(data::deny_token).collect();
+    // Sanity: the samples decide as the manifest says.
+    assert!(allow.iter().take(500).all(|t| decide(&f.app, t, f.now)));
+    assert!(deny.iter().take(500).all(|t| !decide(&f.app, t, f.now)));
+
+    let mut c = Criterion::default().configure_from_args();
+    {
+        let mut g = c.benchmark_group("decision");
+        let mut i = 0usize;
+        g.bench_function("full_permit", |b| {
+            b.iter(|| {
+                i = (i + 1) % SESSIONS;
+                black_box(decide(&f.app, &allow[i], f.now))
+            })
+        });
+        g.bench_function("full_deny", |b| {
+            b.iter(|| {
+                i = (i + 1) % SESSIONS;
+                black_box(decide(&f.app, &deny[i], f.now))
+            })
+        });
+        g.bench_function("session_lookup_only", |b| {
+            b.iter(|| {
+                i = (i + 1) % SESSIONS;
+                black_box(f.app.resolve_session(&allow[i], f.now).ok())
+            })
+        });
+        g.bench_function("cedar_only", |b| {
+            b.iter(|| {
+                i = (i + 1) % SESSIONS;
+                black_box(cedar_only(&f.app, &f.officers[i]))
+            })
+        });
+        g.bench_function("cedar_only_deny", |b| {
+            b.iter(|| {
+                i = (i + 1) % SESSIONS;
+                black_box(cedar_only(&f.app, &f.deny_officers[i]))
+            })
+        });
+        g.finish();
+    }
+    c.final_summary();
+
+    // The tail: time single decisions.
+    let n: usize = std::env::var("TAXGATE_BENCH_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let mut report = serde_json::Map::new();
+    let variants: [(&str, &dyn Fn(usize) -> bool); 4] = [
+        ("full_permit", &|i| {
+            decide(&f.app, &allow[i % SESSIONS], f.now)
+        }),
+        ("full_deny", &|i| decide(&f.app, &deny[i % SESSIONS], f.now)),
+        ("session_lookup_only", &|i| {
+            f.app.resolve_session(&allow[i % SESSIONS], f.now).is_ok()
+        }),
+        ("cedar_only", &|i| {
+            cedar_only(&f.app, &f.officers[i % SESSIONS])
+        }),
+    ];
+    println!("\nsingle-decision latency, {n} samples each (µs)");
+    println!(
+        "{:<22} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "variant", "median", "p90", "p99", "p99.9", "max"
+    );
+    for (name, run) in variants {
+        for i in 0..n / 10 {
+            black_box(run(i));
+        }
+        let mut t = Vec::with_capacity(n);
+        for i in 0..n {
+            let s = Instant::now();
+            black_box(run(i));
+            t.push(s.elapsed().as_nanos() as f64 / 1000.0);
+        }
+        t.sort_by(f64::total_cmp);
+        let q = |p: f64| t[((t.len() as f64 * p) as usize).min(t.len() - 1)];
+        let (p50, p90, p99, p999, max) = (q(0.5), q(0.9), q(0.99), q(0.999), t[t.len() - 1]);
+        println!("{name:<22} {p50:>8.2} {p90:>8.2} {p99:>8.2} {p999:>8.2} {max:>8.1}");
+        report.insert(
+            name.to_string(),
+            serde_json::json!({"median_us": p50, "p90_us": p90, "p99_us": p99,
+                               "p999_us": p999, "max_us": max, "samples": n}),
+        );
+    }
+    if let Some(out) = std::env::var_os("TAXGATE_BENCH_OUT") {
+        let path = PathBuf::from(out).join("decision.json");
+        let _ = std::fs::write(&path, serde_json::Value::Object(report).to_string());
+    }
+}
