@@ -62,6 +62,7 @@ pub fn config(data_dir: &Path, routes: Vec<Route>) -> Config {
         secret_key: SecretKey(secret()),
         cookie_secure: false,
         threads: 2,
+        work_stealing: false,
         shutdown_grace: Duration::from_secs(1),
         sled_cache_bytes: std::env::var("TAXGATE_BENCH_SLED_MIB")
             .ok()

@@ -127,6 +127,7 @@ pub fn test_app(dir: &std::path::Path) -> App {
         secret_key: SecretKey(vec![7; 32]),
         cookie_secure: false,
         threads: 1,
+        work_stealing: false,
         shutdown_grace: std::time::Duration::from_secs(1),
         sled_cache_bytes: 1 << 20,
         schema: repo.join("schema/taxgate.cedarschema"),

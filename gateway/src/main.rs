@@ -81,6 +81,11 @@ enum AuditCommand {
     },
 }
 
+// glibc malloc contends on its arena locks when pingora's threads free what another
+// thread allocated (bench/README.md: ~2x CPU per proxied request); jemalloc does not.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -46,6 +46,7 @@ impl Bound {
         let _ = std::fs::create_dir_all(&run_dir);
         let conf = ServerConf {
             threads: config.threads,
+            work_stealing: config.work_stealing,
             grace_period_seconds: Some(grace),
             graceful_shutdown_timeout_seconds: Some(grace.max(1)),
             pid_file: run_dir.join("taxgate.pid").display().to_string(),

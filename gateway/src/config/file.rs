@@ -27,6 +27,10 @@ pub struct ConfigFile {
     pub cookie_secure: bool,
     #[serde(default)]
     pub threads: Option<usize>,
+    /// pingora's work-stealing runtime (one multi-thread runtime) instead of one
+    /// single-thread runtime per worker thread.
+    #[serde(default)]
+    pub work_stealing: Option<bool>,
     #[serde(default)]
     pub shutdown_grace_seconds: Option<u64>,
     #[serde(default)]

@@ -82,6 +82,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         secret_key: SecretKey(key),
         cookie_secure: false,
         threads: 2,
+        work_stealing: false,
         shutdown_grace: Duration::from_secs(2),
         sled_cache_bytes: 64 << 20,
         schema: repo.join("schema/taxgate.cedarschema"),
