@@ -39,6 +39,19 @@ async fn han_added_to_a(gw: &Gateway) -> (Browser, String) {
     (admin, person_id)
 }
 
+/// The person id of the user called `name` in a `GET /enterprise/users` answer.
+fn person_id_of(users: &Value, name: &str) -> String {
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == name)
+        .unwrap_or_else(|| panic!("no user {name} in {users}"))["person_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn ids(modules: &Value) -> Vec<String> {
     modules
         .as_array()
@@ -127,15 +140,7 @@ async fn the_legal_rep_of_one_enterprise_cannot_touch_another() {
         .await
         .expect(200)
         .json();
-    let li = a_users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "李雷")
-        .unwrap()["person_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let li = person_id_of(&a_users, "李雷");
     // 李雷 is not bound to B: B's legal rep cannot see or change him.
     zhou.send(
         "PUT",
@@ -178,15 +183,7 @@ async fn grant_then_revoke_applies_to_the_very_next_request() {
         .await
         .expect(200)
         .json();
-    let li_id = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "李雷")
-        .unwrap()["person_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let li_id = person_id_of(&users, "李雷");
     let path = format!("/api/v1/enterprise/users/{li_id}/grants");
     let r = zhao
         .send(
@@ -240,15 +237,7 @@ async fn revoking_everything_unbinds_ends_the_session_and_login_says_not_bound()
         .await
         .expect(200)
         .json();
-    let li_id = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "李雷")
-        .unwrap()["person_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let li_id = person_id_of(&users, "李雷");
     let r = zhao
         .send(
             "PUT",
@@ -290,15 +279,7 @@ async fn revoking_everything_unbinds_ends_the_session_and_login_says_not_bound()
     assert!(!users.to_string().contains("李雷"));
 
     // Legal rep and finance officer cannot be unbound here.
-    let qian = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "钱进")
-        .unwrap()["person_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let qian = person_id_of(&users, "钱进");
     zhao.send(
         "PUT",
         &format!("/api/v1/enterprise/users/{qian}/grants"),
