@@ -36,3 +36,31 @@ async fn sigterm_drains_within_the_configured_grace_period() {
     assert!(status.success(), "not a graceful exit: {status:?}");
     assert!(took.as_secs_f64() < 5.0, "took {took:?}");
 }
+
+#[tokio::test]
+async fn passwords_hashed_with_old_parameters_are_upgraded_at_login() {
+    let mut gw = Gateway::start().await;
+    let config = std::fs::read_to_string(&gw.config).unwrap();
+    std::fs::write(
+        &gw.config,
+        config.replace("memory_kib: 256", "memory_kib: 512"),
+    )
+    .unwrap();
+    gw.crash_and_restart();
+    let b = Browser::new(&gw);
+    b.stage1(A_USCC, A_PASSWORD).await.expect(200);
+    let _ = gw.terminate();
+    let store = taxgate::store::Store::open(&gw.data_dir(), 1 << 20).unwrap();
+    let e: taxgate::store::records::Enterprise = store
+        .get(&store.trees.enterprises, A_USCC)
+        .unwrap()
+        .unwrap();
+    assert!(e.password_hash.contains("m=512"), "{}", e.password_hash);
+    // Same password, new hash: it still opens.
+    drop(store);
+    gw.crash_and_restart();
+    Browser::new(&gw)
+        .stage1(A_USCC, A_PASSWORD)
+        .await
+        .expect(200);
+}

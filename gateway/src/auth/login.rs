@@ -19,7 +19,7 @@ use crate::app::App;
 use crate::audit::Event;
 use crate::policy::{Decision, EnterpriseAction};
 use crate::providers::sms::Purpose;
-use crate::store::records::{Enterprise, LoginTicket, Session};
+use crate::store::records::{Enterprise, LoginTicket, Person, Session};
 use crate::store::{keys, tx_get, tx_put, TxError};
 use sled::transaction::ConflictableTransactionError;
 use std::collections::BTreeMap;
@@ -109,6 +109,15 @@ impl App {
             return Err(answer);
         }
         self.clear_failures(who)?;
+        if self.hasher.needs_rehash(&enterprise.password_hash) {
+            // Hashed with older parameters: upgrade now that the password is at hand.
+            let upgraded = Enterprise {
+                password_hash: self.hasher.hash(password).await?,
+                ..enterprise.clone()
+            };
+            self.store
+                .put(&self.store.trees.enterprises, &enterprise.key, &upgraded)?;
+        }
 
         let entries = self.bound_officers(&enterprise.key)?;
         let mut officers = Vec::with_capacity(entries.len());
@@ -316,11 +325,19 @@ impl App {
         };
         let who = Account::Person(&entry.person.id);
         self.check_lock(who, now)?;
-        if self.hasher.verify(password, stored).await? {
-            self.clear_failures(who)
-        } else {
-            Err(self.record_password_failure(who, &client.ip, now)?)
+        if !self.hasher.verify(password, stored).await? {
+            return Err(self.record_password_failure(who, &client.ip, now)?);
         }
+        self.clear_failures(who)?;
+        if self.hasher.needs_rehash(stored) {
+            let upgraded = Person {
+                password_hash: Some(self.hasher.hash(password).await?),
+                ..entry.person.clone()
+            };
+            self.store
+                .put(&self.store.trees.persons, &upgraded.id, &upgraded)?;
+        }
+        Ok(())
     }
 
     fn count_ticket_failure(&self, hash: &str) -> Result<(), ApiError> {
