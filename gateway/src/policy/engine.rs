@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -99,6 +99,61 @@ struct Loaded {
     fingerprint: Fingerprint,
     /// Policy `@id` → file it came from.
     origins: HashMap<String, String>,
+    /// Decisions of `use` by (module, roles, grants), when they cannot depend on who the
+    /// officer is (see [`use_decisions_cacheable`]); `None` otherwise.
+    use_cache: Option<RwLock<HashMap<String, Decision>>>,
+}
+
+/// Entries kept per policy version before the cache starts over (the key space is
+/// small: modules × role sets × distinct grant sets).
+const USE_CACHE_MAX: usize = 65_536;
+
+/// Whether no `use` policy names a particular officer or enterprise (no `Officer::"…"`
+/// or `Enterprise::"…"` literal, in the scope or in a condition). Then a `use` decision
+/// depends only on the officer's attributes (roles, grants, customized) and the module:
+/// the officer entity's uid and its parent (the enterprise) cannot change the outcome,
+/// because a `Module` resource is never `in` an officer or an enterprise.
+fn use_decisions_cacheable(set: &PolicySet) -> bool {
+    fn names_identity(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => {
+                let literal = m.contains_key("id")
+                    && matches!(m.get("type").and_then(|t| t.as_str()),
+                        Some(t) if t.ends_with("Officer") || t.ends_with("Enterprise"));
+                literal || m.values().any(names_identity)
+            }
+            serde_json::Value::Array(a) => a.iter().any(names_identity),
+            _ => false,
+        }
+    }
+    set.policies().all(|p| match p.to_json() {
+        Ok(json) => !names_identity(&json),
+        Err(_) => false,
+    })
+}
+
+/// The cache key of a `use` decision: everything the officer entity carries except who
+/// he is. Roles come sorted (a `BTreeSet`), grants too.
+fn use_cache_key(officer: &OfficerFacts<'_>, module_id: &str) -> String {
+    let mut k = String::with_capacity(96);
+    k.push_str(module_id);
+    k.push('\0');
+    for r in officer.roles {
+        k.push_str(r);
+        k.push(',');
+    }
+    k.push('\0');
+    match officer.grants {
+        None => k.push('-'),
+        Some(g) => {
+            k.push('+');
+            for m in g {
+                k.push_str(m);
+                k.push(',');
+            }
+        }
+    }
+    k
 }
 
 /// The policy set split by action.
@@ -193,7 +248,10 @@ impl PolicyEngine {
     ) -> Result<Loaded, PolicyError> {
         let (_schema, files) = loader::load_files(schema_path, policies_dir, catalog, kit)?;
         let by_action = ByAction::split(&files.policies, kit)?;
+        let use_cache =
+            use_decisions_cacheable(&by_action.use_module).then(|| RwLock::new(HashMap::new()));
         Ok(Loaded {
+            use_cache,
             by_action,
             policies: files.policies,
             version,
@@ -284,12 +342,30 @@ impl PolicyEngine {
         let Some(module) = self.kit.module(module_id) else {
             return Decision::deny();
         };
-        match self.kit.officer(officer) {
-            Ok(entity) => {
-                self.decide_module(&self.current.load().by_action.use_module, entity, module)
+        let current = self.current.load();
+        let key = current
+            .use_cache
+            .as_ref()
+            .map(|_| use_cache_key(officer, module_id));
+        if let (Some(cache), Some(key)) = (&current.use_cache, &key) {
+            let hit = cache.read().ok().and_then(|m| m.get(key).cloned());
+            if let Some(decision) = hit {
+                return decision;
             }
-            Err(e) => Self::entity_failure(&e),
         }
+        let decision = match self.kit.officer(officer) {
+            Ok(entity) => self.decide_module(&current.by_action.use_module, entity, module),
+            Err(e) => return Self::entity_failure(&e),
+        };
+        if let (Some(cache), Some(key)) = (&current.use_cache, key) {
+            if let Ok(mut m) = cache.write() {
+                if m.len() >= USE_CACHE_MAX {
+                    m.clear();
+                }
+                m.insert(key, decision.clone());
+            }
+        }
+        decision
     }
 
     /// May `officer` manage the users of / enter his own enterprise

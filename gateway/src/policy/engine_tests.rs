@@ -375,3 +375,47 @@ fn split_by_action_matches_whole_set() {
         }
     }
 }
+
+#[test]
+fn cached_use_decisions_equal_fresh_ones() {
+    let e = engine();
+    let grants: BTreeSet<String> = ["wycx".to_string()].into();
+    let none = BTreeSet::new();
+    let officers = [
+        facts(E1, &["tax_officer"], None),
+        facts(E1, &["tax_officer"], Some(&grants)),
+        facts(E1, &["tax_officer"], Some(&none)),
+        facts(E2, &["legal_rep"], None),
+    ];
+    for o in &officers {
+        for m in ["wybs", "wybs.sfsb.zzs", "wycx.sbxx", "wdxx"] {
+            let first = e.authorize_module(o, m);
+            assert_eq!(e.authorize_module(o, m), first, "{m}");
+        }
+    }
+}
+
+#[test]
+fn a_policy_naming_one_officer_turns_the_use_cache_off() {
+    let (_dir, schema, pol) = temp_copy();
+    std::fs::write(
+        pol.join("one.cedar"),
+        format!(
+            "@id(\"one-officer\")\npermit (principal == Officer::\"{E1}/p1\", action == Action::\"use\", resource == Module::\"wycx.sbxx\");\n"
+        ),
+    )
+    .unwrap();
+    let e = PolicyEngine::load(&schema, &pol, catalog()).unwrap();
+    let roles = ["tax_officer"];
+    let p1 = OfficerFacts {
+        enterprise: E1,
+        person: "p1",
+        roles: &roles,
+        grants: None,
+    };
+    let p2 = OfficerFacts { person: "p2", ..p1 };
+    // Same roles and grants: a cache keyed by them would hand p2 the answer of p1.
+    assert_eq!(e.authorize_module(&p1, "wycx.sbxx"), Decision::Allow);
+    assert_eq!(e.authorize_module(&p2, "wycx.sbxx"), deny(&[]));
+    assert_eq!(e.authorize_module(&p1, "wycx.sbxx"), Decision::Allow);
+}
