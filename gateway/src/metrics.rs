@@ -3,14 +3,18 @@
 //! Contract: one registry per gateway (no process-global statics, so tests can run
 //! several), counters incremented on the request path with atomics only.
 
-use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
     /// Requests by kind: `api`, `proxy`, `refused` (bad path, not routed).
-    pub requests: IntCounterVec,
+    /// Resolved once per label (in [`RequestKind`] order), so the request path does no
+    /// label lookup.
+    requests: [IntCounter; 4],
     /// Cedar decisions on proxied requests by outcome: `allow`, `deny`.
-    pub decisions: IntCounterVec,
+    decisions: [IntCounter; 2],
     /// Login steps by stage (`enterprise`, `officer`) and result (`ok`, or an error code).
     pub logins: IntCounterVec,
     /// Policy reloads by result (`ok`, `failed`) and the version in force, read from
@@ -30,17 +34,41 @@ fn counter(
     Ok(c)
 }
 
+/// What a request to the public listener turned out to be.
+#[derive(Debug, Clone, Copy)]
+pub enum RequestKind {
+    Api = 0,
+    Portal = 1,
+    Proxy = 2,
+    /// A refused path or an unrouted one.
+    Refused = 3,
+}
+
 impl Metrics {
+    pub fn request(&self, kind: RequestKind) {
+        self.requests[kind as usize].inc();
+    }
+
+    pub fn decision(&self, allowed: bool) {
+        self.decisions[usize::from(!allowed)].inc();
+    }
+
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new_custom(Some("taxgate".into()), None)?;
         Ok(Metrics {
-            requests: counter(&registry, "requests_total", "Requests by kind", &["kind"])?,
-            decisions: counter(
-                &registry,
-                "decisions_total",
-                "Cedar decisions on proxied requests",
-                &["outcome"],
-            )?,
+            requests: {
+                let c = counter(&registry, "requests_total", "Requests by kind", &["kind"])?;
+                ["api", "portal", "proxy", "refused"].map(|k| c.with_label_values(&[k]))
+            },
+            decisions: {
+                let c = counter(
+                    &registry,
+                    "decisions_total",
+                    "Cedar decisions on proxied requests",
+                    &["outcome"],
+                )?;
+                ["allow", "deny"].map(|k| c.with_label_values(&[k]))
+            },
             logins: counter(
                 &registry,
                 "logins_total",
@@ -88,14 +116,16 @@ mod tests {
     #[test]
     fn renders_labelled_counters() {
         let m = Metrics::new().unwrap();
-        m.decisions.with_label_values(&["deny"]).inc();
+        m.decision(false);
+        m.request(RequestKind::Portal);
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&m.registry.gather(), &mut out)
             .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
-            text.contains("taxgate_decisions_total{outcome=\"deny\"} 1"),
+            text.contains("taxgate_decisions_total{outcome=\"deny\"} 1")
+                && text.contains("taxgate_requests_total{kind=\"portal\"} 1"),
             "{text}"
         );
     }

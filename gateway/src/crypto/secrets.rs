@@ -24,6 +24,12 @@ pub fn short_id() -> String {
     hex::encode(bytes)
 }
 
+/// A request id for logs and upstream headers: unique, not secret, so it comes from the
+/// thread-local generator (seeded from the OS) instead of a system call per request.
+pub fn request_id() -> String {
+    format!("{:016x}", rand::Rng::gen::<u64>(&mut rand::thread_rng()))
+}
+
 /// A 6-digit code, uniform over 000000–999999 (SPEC S3).
 pub fn six_digits() -> String {
     let n = rand::Rng::gen_range(&mut OsRng, 0..1_000_000u32);

@@ -7,6 +7,7 @@ use crate::api::wire::ApiRequest;
 use crate::app::App;
 use crate::audit::Event;
 use crate::auth::officers::facts;
+use crate::metrics::RequestKind;
 use crate::policy::Decision;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -116,16 +117,7 @@ impl Gateway {
             .app
             .policy
             .authorize_module(&facts(&ctx.officer, &roles), &route.module);
-        let outcome = if decision.is_allowed() {
-            "allow"
-        } else {
-            "deny"
-        };
-        self.app
-            .metrics
-            .decisions
-            .with_label_values(&[outcome])
-            .inc();
+        self.app.metrics.decision(decision.is_allowed());
         if let Decision::Deny { policies } = decision {
             let path = req.uri.path().to_string();
             self.app.audit.record(
@@ -176,35 +168,35 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let raw_path = session.req_header().uri.path().to_string();
-        let kind = |k: &str| self.app.metrics.requests.with_label_values(&[k]).inc();
+        let kind = |k: RequestKind| self.app.metrics.request(k);
         if let Err(e) = path::check(&raw_path) {
-            kind("refused");
+            kind(RequestKind::Refused);
             let err = ApiError::invalid("path", e.message_zh());
             respond::error(session, &err).await?;
             return Ok(true);
         }
         if let Some(rest) = api_path(&raw_path) {
-            kind("api");
+            kind(RequestKind::Api);
             self.api(session, rest.to_string()).await?;
             return Ok(true);
         }
         if let Some(asset) = crate::portal::asset(&raw_path) {
-            kind("portal");
+            kind(RequestKind::Portal);
             respond::asset(session, asset).await?;
             return Ok(true);
         }
         let Some(route) = self.app.routes.find(&raw_path).cloned() else {
-            kind("refused");
+            kind(RequestKind::Refused);
             respond::error(session, &ApiError::new(Code::NotFound)).await?;
             return Ok(true);
         };
-        kind("proxy");
+        kind(RequestKind::Proxy);
         match self.authorize(session, &route).await? {
             Outcome::Answered => Ok(true),
             Outcome::Forward(upstream, identity) => {
                 ctx.upstream = Some(upstream);
                 ctx.identity = Some(identity);
-                ctx.request_id = crate::crypto::secrets::short_id();
+                ctx.request_id = crate::crypto::secrets::request_id();
                 Ok(false)
             }
         }
