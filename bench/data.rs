@@ -69,6 +69,10 @@ pub fn config(data_dir: &Path, routes: Vec<Route>) -> Config {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(64)
             << 20,
+        session_cache_entries: std::env::var("TAXGATE_BENCH_SESSION_CACHE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50_000),
         schema: repo.join("schema/taxgate.cedarschema"),
         policies: repo.join("policies"),
         modules: repo.join("config/modules.yaml"),

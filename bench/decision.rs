@@ -6,6 +6,11 @@
 //! `PolicyEngine::authorize_module`. Sessions belong to 20 000 officers sampled uniformly
 //! from the whole store, used in turn, so the sled page cache sees a realistic spread.
 //!
+//! Two configurations: *warm*, the gateway as configured (a live session's records are
+//! kept decoded in the session cache after its first request), and *cold*, with the
+//! session cache off, so every decision reads and decodes the session and officer
+//! records from sled (what the first request of each session costs).
+//!
 //! Criterion measures the mean/median of each variant; a second pass times 200 000 single
 //! decisions to give the median and the tail (p99, p99.9), which criterion does not
 //! report. Environment: `TAXGATE_BENCH_DATA` (bench data dir, default
@@ -32,7 +37,10 @@ struct Fixture {
     deny_officers: Vec<Officer>,
 }
 
-fn fixture() -> Fixture {
+/// Session cache capacity of the warm configuration (the gateway's default).
+const CACHE_ON: usize = 50_000;
+
+fn fixture(session_cache_entries: usize) -> Fixture {
     let base = std::env::var_os("TAXGATE_BENCH_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| data::repo_dir().join("target/bench-data/e100000-o500000-s2026"));
@@ -56,7 +64,9 @@ fn fixture() -> Fixture {
         m.persons,
         base.display()
     );
-    let app = App::open(data::config(&data::store_dir(&base), Vec::new())).expect("open app");
+    let mut config = data::config(&data::store_dir(&base), Vec::new());
+    config.session_cache_entries = session_cache_entries;
+    let app = App::open(config).expect("open app");
     let now = taxgate::clock::now();
     data::prepare(&app, &m, SESSIONS, 0, now).expect("sessions");
     let load = |token: &dyn Fn(usize) -> String| -> Vec<Officer> {
@@ -65,7 +75,8 @@ fn fixture() -> Fixture {
                 app.resolve_session(&token(i), now)
                     .expect("resolve")
                     .expect("live session")
-                    .officer
+                    .officer()
+                    .clone()
             })
             .collect()
     };
@@ -84,9 +95,9 @@ fn decide(app: &App, token: &str, now: i64) -> bool {
     let Ok(Some(ctx)) = app.resolve_session(token, now) else {
         return false;
     };
-    let roles = ctx.officer.role_names();
+    let roles = ctx.officer().role_names();
     app.policy
-        .authorize_module(&facts(&ctx.officer, &roles), data::MODULE)
+        .authorize_module(&facts(ctx.officer(), &roles), data::MODULE)
         .is_allowed()
 }
 
@@ -97,17 +108,19 @@ fn cedar_only(app: &App, officer: &Officer) -> bool {
         .is_allowed()
 }
 
+type Variant<'a> = (&'a str, &'a dyn Fn(usize) -> bool);
+
 fn main() {
     data::run_chunk_if_asked();
-    let f = fixture();
     let allow: Vec<String> = (0..SESSIONS).map(data::allow_token).collect();
     let deny: Vec<String> = (0..SESSIONS).map(data::deny_token).collect();
-    // Sanity: the samples decide as the manifest says.
-    assert!(allow.iter().take(500).all(|t| decide(&f.app, t, f.now)));
-    assert!(deny.iter().take(500).all(|t| !decide(&f.app, t, f.now)));
-
     let mut c = Criterion::default().configure_from_args();
+    let mut report = serde_json::Map::new();
     {
+        let f = fixture(CACHE_ON);
+        // Sanity: the samples decide as the manifest says.
+        assert!(allow.iter().take(500).all(|t| decide(&f.app, t, f.now)));
+        assert!(deny.iter().take(500).all(|t| !decide(&f.app, t, f.now)));
         let mut g = c.benchmark_group("decision");
         let mut i = 0usize;
         g.bench_function("full_permit", |b| {
@@ -141,27 +154,55 @@ fn main() {
             })
         });
         g.finish();
+        let variants: [Variant; 4] = [
+            ("full_permit", &|i| {
+                decide(&f.app, &allow[i % SESSIONS], f.now)
+            }),
+            ("full_deny", &|i| decide(&f.app, &deny[i % SESSIONS], f.now)),
+            ("session_lookup_only", &|i| {
+                f.app.resolve_session(&allow[i % SESSIONS], f.now).is_ok()
+            }),
+            ("cedar_only", &|i| {
+                cedar_only(&f.app, &f.officers[i % SESSIONS])
+            }),
+        ];
+        percentiles(&variants, &mut report);
+    }
+    {
+        // The App above is dropped: sled lets one process open a store once at a time.
+        let f = fixture(0);
+        let mut g = c.benchmark_group("decision_cold");
+        let mut i = 0usize;
+        g.bench_function("full_permit", |b| {
+            b.iter(|| {
+                i = (i + 1) % SESSIONS;
+                black_box(decide(&f.app, &allow[i], f.now))
+            })
+        });
+        g.finish();
+        let variants: [Variant; 2] = [
+            ("full_permit_cold", &|i| {
+                decide(&f.app, &allow[i % SESSIONS], f.now)
+            }),
+            ("full_deny_cold", &|i| {
+                decide(&f.app, &deny[i % SESSIONS], f.now)
+            }),
+        ];
+        percentiles(&variants, &mut report);
     }
     c.final_summary();
+    if let Some(out) = std::env::var_os("TAXGATE_BENCH_OUT") {
+        let path = PathBuf::from(out).join("decision.json");
+        let _ = std::fs::write(&path, serde_json::Value::Object(report).to_string());
+    }
+}
 
-    // The tail: time single decisions.
+/// Times single calls of each variant: median and tail, printed and added to `report`.
+fn percentiles(variants: &[Variant], report: &mut serde_json::Map<String, serde_json::Value>) {
     let n: usize = std::env::var("TAXGATE_BENCH_SAMPLES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
-    let mut report = serde_json::Map::new();
-    let variants: [(&str, &dyn Fn(usize) -> bool); 4] = [
-        ("full_permit", &|i| {
-            decide(&f.app, &allow[i % SESSIONS], f.now)
-        }),
-        ("full_deny", &|i| decide(&f.app, &deny[i % SESSIONS], f.now)),
-        ("session_lookup_only", &|i| {
-            f.app.resolve_session(&allow[i % SESSIONS], f.now).is_ok()
-        }),
-        ("cedar_only", &|i| {
-            cedar_only(&f.app, &f.officers[i % SESSIONS])
-        }),
-    ];
     println!("\nsingle-decision latency, {n} samples each (µs)");
     println!(
         "{:<22} {:>8} {:>8} {:>8} {:>8} {:>8}",
@@ -186,9 +227,5 @@ fn main() {
             serde_json::json!({"median_us": p50, "p90_us": p90, "p99_us": p99,
                                "p999_us": p999, "max_us": max, "samples": n}),
         );
-    }
-    if let Some(out) = std::env::var_os("TAXGATE_BENCH_OUT") {
-        let path = PathBuf::from(out).join("decision.json");
-        let _ = std::fs::write(&path, serde_json::Value::Object(report).to_string());
     }
 }

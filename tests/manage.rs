@@ -226,6 +226,8 @@ async fn revoking_everything_unbinds_ends_the_session_and_login_says_not_bound()
     let gw = Gateway::start().await;
     let mut li = Browser::with_agent(&gw, "li");
     li.login_by_sms(A_USCC, A_PASSWORD, LI_PHONE).await;
+    // His session is in use (and so in the gateway's session cache) before the unbinding.
+    li.get("/tax/zzs/x").await.expect(200);
     // A second browser already holds a stage-1 list that shows him (L5).
     let late = Browser::with_agent(&gw, "late");
     let s1 = late.stage1(A_USCC, A_PASSWORD).await.expect(200).json();

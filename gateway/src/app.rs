@@ -5,6 +5,7 @@
 //! are `impl App` blocks in `auth/` (login, sessions, throttling), one file per concern.
 
 use crate::audit::Audit;
+use crate::auth::session_cache::SessionCache;
 use crate::config::{CaptchaProvider, Config, SmsProvider};
 use crate::crypto::password::Hasher;
 use crate::crypto::secrets::Keyed;
@@ -32,6 +33,8 @@ pub struct App {
     /// Real-name verification; registration and recovery are unavailable without it.
     pub realname: Option<Arc<dyn RealnameProvider>>,
     pub audit: Audit,
+    /// Live sessions decoded once; see its contract for who must invalidate what.
+    pub sessions: SessionCache,
     pub metrics: crate::metrics::Metrics,
 }
 
@@ -97,6 +100,7 @@ impl App {
             crate::metrics::Metrics::new().map_err(|e| StartError::Other(e.to_string()))?;
         Ok(App {
             metrics,
+            sessions: SessionCache::new(config.session_cache_entries),
             realname,
             signer: IdentitySigner::new(keyed.clone()),
             audit: Audit::new(store.clone()),
@@ -130,6 +134,7 @@ pub fn test_app(dir: &std::path::Path) -> App {
         work_stealing: false,
         shutdown_grace: std::time::Duration::from_secs(1),
         sled_cache_bytes: 1 << 20,
+        session_cache_entries: 1_000,
         schema: repo.join("schema/taxgate.cedarschema"),
         policies: repo.join("policies"),
         modules: repo.join("config/modules.yaml"),

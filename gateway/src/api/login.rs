@@ -210,36 +210,36 @@ pub async fn session(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespons
     let ctx = require_session(app, req, now)?;
     let enterprise: Enterprise = app
         .store
-        .get(&app.store.trees.enterprises, &ctx.session.enterprise)?
+        .get(&app.store.trees.enterprises, &ctx.session().enterprise)?
         .ok_or_else(|| ApiError::new(Code::Unauthenticated))?;
     let person = app
-        .person(&ctx.session.person)?
+        .person(&ctx.session().person)?
         .ok_or_else(|| ApiError::new(Code::Unauthenticated))?;
-    let roles = ctx.officer.role_names();
+    let roles = ctx.officer().role_names();
     let can_manage = matches!(
         app.policy
-            .authorize_enterprise(&facts(&ctx.officer, &roles), EnterpriseAction::ManageUsers),
+            .authorize_enterprise(&facts(ctx.officer(), &roles), EnterpriseAction::ManageUsers),
         Decision::Allow
     );
-    let modules = app.authorized_modules(&ctx.officer, &roles);
+    let modules = app.authorized_modules(ctx.officer(), &roles);
     Ok(ApiResponse::ok(&serde_json::json!({
         "enterprise": enterprise_view(&enterprise),
         "officer": { "name": person.name, "roles": roles },
         "modules": modules,
         "can_manage_users": can_manage,
-        "csrf_token": ctx.session.csrf_token,
+        "csrf_token": ctx.session().csrf_token,
     })))
 }
 
 pub async fn logout(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
     let ctx = require_session(app, req, now)?;
     require_csrf(req, &ctx)?;
-    app.end_session(&ctx.token_hash, &ctx.session)?;
+    app.end_session(&ctx.token_hash, ctx.session())?;
     app.audit.record(
         now,
         crate::audit::Event::new("logout", "ok")
-            .enterprise(&ctx.session.enterprise)
-            .person(&ctx.session.person)
+            .enterprise(&ctx.session().enterprise)
+            .person(&ctx.session().person)
             .client(&req.client_ip),
     );
     app.store.flush().await?;

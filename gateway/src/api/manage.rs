@@ -18,16 +18,16 @@ use std::collections::BTreeSet;
 /// The caller's session, if Cedar permits `manage_users` on its enterprise.
 fn manager(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext, ApiError> {
     let ctx = require_session(app, req, now)?;
-    let roles = ctx.officer.role_names();
+    let roles = ctx.officer().role_names();
     let decision = app
         .policy
-        .authorize_enterprise(&facts(&ctx.officer, &roles), EnterpriseAction::ManageUsers);
+        .authorize_enterprise(&facts(ctx.officer(), &roles), EnterpriseAction::ManageUsers);
     if !decision.is_allowed() {
         app.audit.record(
             now,
             Event::new("manage.denied", "forbidden")
-                .enterprise(&ctx.officer.enterprise)
-                .person(&ctx.officer.person)
+                .enterprise(&ctx.officer().enterprise)
+                .person(&ctx.officer().person)
                 .client(&req.client_ip)
                 .detail(format!("{} {}", req.method, req.path)),
         );
@@ -58,7 +58,7 @@ pub fn effective_grants(app: &App, officer: &Officer) -> Vec<String> {
 pub async fn users(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
     let ctx = manager(app, req, now)?;
     let rows: Vec<_> = app
-        .bound_officers(&ctx.officer.enterprise)?
+        .bound_officers(&ctx.officer().enterprise)?
         .iter()
         .map(|e| {
             json!({
@@ -100,7 +100,7 @@ pub async fn add_user(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespon
     let ctx = manager(app, req, now)?;
     require_csrf(req, &ctx)?;
     let b: AddUser = req.json()?;
-    let enterprise = ctx.officer.enterprise.clone();
+    let enterprise = ctx.officer().enterprise.clone();
     let (officer, password_set) = app
         .add_user(
             &enterprise,
@@ -114,7 +114,7 @@ pub async fn add_user(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespon
             .enterprise(&enterprise)
             .person(&officer.person)
             .client(&req.client_ip)
-            .detail(format!("by {}", ctx.officer.person)),
+            .detail(format!("by {}", ctx.officer().person)),
     );
     app.store.flush().await?;
     Ok(ApiResponse::json(
@@ -146,21 +146,22 @@ pub async fn set_grants(
         return Err(ApiError::invalid("modules", "功能模块过多"));
     }
     let modules: BTreeSet<String> = b.modules.into_iter().map(|m| m.0).collect();
-    let enterprise = ctx.officer.enterprise.clone();
+    let enterprise = ctx.officer().enterprise.clone();
     let change = app
         .set_grants(&enterprise, person_id, modules.clone(), now)
         .await?;
     let (action, detail) = if change.bound {
         (
             "manage.grant",
-            format!("modules={modules:?} by {}", ctx.officer.person),
+            format!("modules={modules:?} by {}", ctx.officer().person),
         )
     } else {
         (
             "manage.unbind",
             format!(
                 "every permission revoked by {}; {} session(s) ended",
-                ctx.officer.person, change.sessions_ended
+                ctx.officer().person,
+                change.sessions_ended
             ),
         )
     };

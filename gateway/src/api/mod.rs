@@ -209,7 +209,7 @@ pub fn require_session(app: &App, req: &ApiRequest, now: i64) -> Result<SessionC
 pub fn require_csrf(req: &ApiRequest, ctx: &SessionContext) -> Result<(), ApiError> {
     match req.csrf_token.as_deref() {
         Some(t)
-            if crate::crypto::secrets::ct_eq(t.as_bytes(), ctx.session.csrf_token.as_bytes()) =>
+            if crate::crypto::secrets::ct_eq(t.as_bytes(), ctx.session().csrf_token.as_bytes()) =>
         {
             Ok(())
         }

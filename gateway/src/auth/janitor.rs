@@ -1,6 +1,7 @@
 //! Removing what has expired: captchas, login and flow tickets, real-name checks, SMS
 //! codes, old rate windows, sessions past their idle or absolute limit. Expired records
-//! are already refused where they are read; this only keeps the store from growing.
+//! are already refused where they are read; this only keeps the store (and the session
+//! cache) from growing.
 
 use crate::app::App;
 use crate::store::records::{
@@ -55,9 +56,13 @@ impl App {
                     &s.person,
                     &hash,
                 ))?;
+                self.sessions.session_ended(&hash);
                 n += 1;
             }
         }
+        // Memory only: expired or stale entries would be refused where they are read.
+        self.sessions
+            .prune(|s| now - s.last_seen > idle || now - s.created_at > absolute);
         Ok(n)
     }
 }

@@ -100,6 +100,7 @@ impl App {
                 Ok(o)
             })
             .map_err(ApiError::from)?;
+        self.sessions.officer_changed(enterprise, person_id);
         self.store.flush().await?;
         Ok((officer, new_hash.is_some()))
     }
@@ -170,6 +171,7 @@ impl App {
                 Ok((o, ended))
             })
             .map_err(ApiError::from)?;
+        self.sessions.officer_changed(enterprise, person_id);
         self.store.flush().await?;
         Ok(GrantChange {
             officer,

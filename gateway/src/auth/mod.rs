@@ -16,6 +16,7 @@ pub mod realname;
 pub mod recovery;
 pub mod register;
 pub mod session;
+pub mod session_cache;
 pub mod sms_codes;
 pub mod throttle;
 

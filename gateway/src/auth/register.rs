@@ -404,6 +404,8 @@ impl App {
                 },
             )
             .map_err(ApiError::from)?;
+        self.sessions
+            .officer_changed(&officer.enterprise, &officer.person);
         self.audit.record(
             now,
             Event::new("register.enterprise_user", "ok")

@@ -7,10 +7,12 @@
 //! and answers `None`. `last_seen` is written at most once a minute, so the idle timeout
 //! is exact to a minute and a proxied request normally costs no store write.
 
+use super::session_cache::LiveSession;
 use crate::api::error::ApiError;
 use crate::app::App;
-use crate::store::keys;
 use crate::store::records::{Officer, Session};
+use crate::store::{codec, keys, StoreError};
+use std::sync::Arc;
 
 pub const COOKIE: &str = "taxgate_session";
 const TOUCH_EVERY: i64 = 60;
@@ -18,8 +20,17 @@ const TOUCH_EVERY: i64 = 60;
 /// A live session and the binding it acts for.
 pub struct SessionContext {
     pub token_hash: String,
-    pub session: Session,
-    pub officer: Officer,
+    live: Arc<LiveSession>,
+}
+
+impl SessionContext {
+    pub fn session(&self) -> &Session {
+        &self.live.session
+    }
+
+    pub fn officer(&self) -> &Officer {
+        &self.live.officer
+    }
 }
 
 impl App {
@@ -61,38 +72,76 @@ impl App {
             return Ok(None);
         }
         let token_hash = self.session_token_hash(token);
+        let live = match self.sessions.get(&token_hash) {
+            Some(live) => live,
+            None => match self.load_session(&token_hash)? {
+                Some(live) => live,
+                None => return Ok(None),
+            },
+        };
+        let limits = &self.config.limits;
+        let session = &live.session;
+        let idle = now - session.last_seen > limits.session_idle.as_secs() as i64;
+        let old = now - session.created_at > limits.session_absolute.as_secs() as i64;
+        if idle || old || !live.officer.is_bound() {
+            self.end_session(&token_hash, session)?;
+            return Ok(None);
+        }
+        let live = if now - session.last_seen >= TOUCH_EVERY {
+            match self.touch_session(&token_hash, &live, now)? {
+                Some(touched) => touched,
+                None => return Ok(None),
+            }
+        } else {
+            live
+        };
+        Ok(Some(SessionContext { token_hash, live }))
+    }
+
+    /// Reads a session and its officer from the store (a cache miss) and caches them.
+    fn load_session(&self, token_hash: &str) -> Result<Option<Arc<LiveSession>>, ApiError> {
+        let session_stamp = self.sessions.session_stamp(token_hash);
         let Some(session) = self
             .store
-            .get::<Session>(&self.store.trees.sessions, &token_hash)?
+            .get::<Session>(&self.store.trees.sessions, token_hash)?
         else {
             return Ok(None);
         };
-        let limits = &self.config.limits;
-        let idle = now - session.last_seen > limits.session_idle.as_secs() as i64;
-        let old = now - session.created_at > limits.session_absolute.as_secs() as i64;
-        let officer = self
-            .officer(&session.enterprise, &session.person)?
-            .filter(Officer::is_bound);
-        let Some(officer) = officer.filter(|_| !idle && !old) else {
-            self.end_session(&token_hash, &session)?;
-            return Ok(None);
-        };
-        let session = if now - session.last_seen >= TOUCH_EVERY {
-            let touched = Session {
-                last_seen: now,
-                ..session
-            };
-            self.store
-                .put(&self.store.trees.sessions, &token_hash, &touched)?;
-            touched
-        } else {
-            session
-        };
-        Ok(Some(SessionContext {
-            token_hash,
-            session,
-            officer,
-        }))
+        let stamp =
+            self.sessions
+                .officer_stamp(session_stamp, &session.enterprise, &session.person);
+        match self.officer(&session.enterprise, &session.person)? {
+            Some(officer) => Ok(Some(
+                self.sessions.insert(token_hash, session, officer, stamp),
+            )),
+            None => {
+                self.end_session(token_hash, &session)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes `last_seen = now`, unless the session was removed meanwhile (`None`): an
+    /// atomic update, so a request racing a logout cannot bring the session back.
+    fn touch_session(
+        &self,
+        token_hash: &str,
+        live: &LiveSession,
+        now: i64,
+    ) -> Result<Option<Arc<LiveSession>>, ApiError> {
+        let mut touched = None;
+        self.store
+            .trees
+            .sessions
+            .update_and_fetch(token_hash, |current| {
+                let mut s: Session = codec::decode(current?).ok()?;
+                s.last_seen = s.last_seen.max(now);
+                let bytes = codec::encode(&s).ok()?;
+                touched = Some(s);
+                Some(bytes)
+            })
+            .map_err(StoreError::from)?;
+        Ok(touched.map(|s| self.sessions.replace_session(token_hash, live, s)))
     }
 
     pub fn end_session(&self, token_hash: &str, session: &Session) -> Result<(), ApiError> {
@@ -101,6 +150,7 @@ impl App {
             &self.store.trees.sessions_by_officer,
             keys::session_of_officer(&session.enterprise, &session.person, token_hash),
         )?;
+        self.sessions.session_ended(token_hash);
         Ok(())
     }
 
@@ -117,14 +167,102 @@ impl App {
         };
         let mut n = 0;
         for item in self.store.trees.sessions_by_officer.scan_prefix(&prefix) {
-            let (k, _) = item.map_err(crate::store::StoreError::from)?;
+            let (k, _) = item.map_err(StoreError::from)?;
             if let Some(hash) = keys::parts(&k).get(2) {
                 self.store.remove(&self.store.trees.sessions, hash)?;
+                self.sessions.session_ended(hash);
             }
             self.store
                 .remove(&self.store.trees.sessions_by_officer, &k)?;
             n += 1;
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::app::{test_app, App};
+    use crate::store::keys;
+    use crate::store::records::{Officer, Session};
+
+    fn open_session(app: &App, token: &str, now: i64) -> String {
+        let t = &app.store.trees;
+        let mut officer = Officer::new("E", "P");
+        officer.added = true;
+        app.store
+            .put(&t.officers, keys::officer("E", "P"), &officer)
+            .unwrap();
+        let hash = app.session_token_hash(token);
+        let session = Session {
+            enterprise: "E".into(),
+            person: "P".into(),
+            created_at: now,
+            last_seen: now,
+            csrf_token: "c".into(),
+            client_ip: "127.0.0.1".into(),
+        };
+        app.store.put(&t.sessions, &hash, &session).unwrap();
+        hash
+    }
+
+    #[test]
+    fn a_cached_session_follows_its_officer_and_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = test_app(dir.path());
+        let hash = open_session(&app, "tok", 1_000);
+        assert!(app.resolve_session("tok", 1_001).unwrap().is_some());
+        assert_eq!(app.sessions.len(), 1, "cached after the first request");
+
+        // An officer write with its notification: the next request sees it.
+        let t = &app.store.trees;
+        let mut o: Officer = app
+            .store
+            .get(&t.officers, keys::officer("E", "P"))
+            .unwrap()
+            .unwrap();
+        o.unbound_at = Some(1_002);
+        app.store
+            .put(&t.officers, keys::officer("E", "P"), &o)
+            .unwrap();
+        app.sessions.officer_changed("E", "P");
+        assert!(app.resolve_session("tok", 1_003).unwrap().is_none());
+        assert!(app.store.trees.sessions.get(&hash).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_touch_never_brings_back_a_session_removed_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = test_app(dir.path());
+        let hash = open_session(&app, "tok", 1_000);
+        assert!(app.resolve_session("tok", 1_001).unwrap().is_some());
+        // Removed behind the cache's back (a logout racing this request), then a request
+        // late enough to write `last_seen`.
+        app.store.trees.sessions.remove(&hash).unwrap();
+        assert!(app.resolve_session("tok", 1_100).unwrap().is_none());
+        assert!(app.store.trees.sessions.get(&hash).unwrap().is_none());
+    }
+
+    #[test]
+    fn last_seen_is_written_once_a_minute_and_idle_sessions_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = test_app(dir.path());
+        let hash = open_session(&app, "tok", 1_000);
+        let stored = |app: &App| -> Session {
+            app.store
+                .get(&app.store.trees.sessions, &hash)
+                .unwrap()
+                .unwrap()
+        };
+        assert!(app.resolve_session("tok", 1_030).unwrap().is_some());
+        assert_eq!(stored(&app).last_seen, 1_000);
+        let ctx = app.resolve_session("tok", 1_061).unwrap().unwrap();
+        assert_eq!(
+            (ctx.session().last_seen, stored(&app).last_seen),
+            (1_061, 1_061)
+        );
+        let idle = app.config.limits.session_idle.as_secs() as i64;
+        assert!(app.resolve_session("tok", 1_062 + idle).unwrap().is_none());
+        assert!(app.store.trees.sessions.get(&hash).unwrap().is_none());
     }
 }

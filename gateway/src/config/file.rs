@@ -35,6 +35,9 @@ pub struct ConfigFile {
     pub shutdown_grace_seconds: Option<u64>,
     #[serde(default)]
     pub sled_cache_mib: Option<u64>,
+    /// Live sessions kept decoded in memory (0: none).
+    #[serde(default)]
+    pub session_cache_entries: Option<usize>,
     pub schema: PathBuf,
     pub policies: PathBuf,
     pub modules: PathBuf,

@@ -85,6 +85,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         work_stealing: false,
         shutdown_grace: Duration::from_secs(2),
         sled_cache_bytes: 64 << 20,
+        session_cache_entries: 50_000,
         schema: repo.join("schema/taxgate.cedarschema"),
         policies: repo.join("policies"),
         modules: repo.join("config/modules.yaml"),

@@ -105,26 +105,26 @@ impl Gateway {
         if unsafe_method {
             let sent = req.headers.get("x-csrf-token").map(|v| v.as_bytes());
             let ok = sent.is_some_and(|t| {
-                crate::crypto::secrets::ct_eq(t, ctx.session.csrf_token.as_bytes())
+                crate::crypto::secrets::ct_eq(t, ctx.session().csrf_token.as_bytes())
             });
             if !ok {
                 respond::error(session, &ApiError::new(Code::CsrfInvalid)).await?;
                 return Ok(Outcome::Answered);
             }
         }
-        let roles = ctx.officer.role_names();
+        let roles = ctx.officer().role_names();
         let decision = self
             .app
             .policy
-            .authorize_module(&facts(&ctx.officer, &roles), &route.module);
+            .authorize_module(&facts(ctx.officer(), &roles), &route.module);
         self.app.metrics.decision(decision.is_allowed());
         if let Decision::Deny { policies } = decision {
             let path = req.uri.path().to_string();
             self.app.audit.record(
                 now,
                 Event::new("proxy.denied", "forbidden")
-                    .enterprise(&ctx.officer.enterprise)
-                    .person(&ctx.officer.person)
+                    .enterprise(&ctx.officer().enterprise)
+                    .person(&ctx.officer().person)
                     .client(&ip)
                     .detail(format!(
                         "{} {path} module={} policies={policies:?}",
@@ -137,8 +137,8 @@ impl Gateway {
         Ok(Outcome::Forward(
             route.upstream,
             Identity {
-                enterprise: ctx.officer.enterprise.clone(),
-                person: ctx.officer.person.clone(),
+                enterprise: ctx.officer().enterprise.clone(),
+                person: ctx.officer().person.clone(),
                 roles: roles.join(","),
                 module: route.module.clone(),
             },

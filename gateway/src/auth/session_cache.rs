@@ -1,0 +1,240 @@
+//! Live sessions decoded once and kept in memory, so that a proxied request of an active
+//! session reads nothing from the store (SPEC P1/P2: two sled reads and two JSON decodes
+//! were most of a decision's cost and all of its tail).
+//!
+//! Contract:
+//! - an entry copies a session record and its officer record, together with the
+//!   *generations* of both keys read **before** the records were read from the store;
+//! - an entry is used only while both generations are unchanged: every write that ends
+//!   a session or changes an officer calls [`SessionCache::session_ended`] /
+//!   [`SessionCache::officer_changed`] after the store write and before the write is
+//!   acknowledged, so no entry outlives what it copies, whatever the interleaving;
+//! - generations live in a fixed table indexed by a hash of the key, so bumping one is a
+//!   single atomic add and needs no lock; two keys sharing a slot only cost a re-read;
+//! - bounded: at most `capacity` entries. When full, further sessions are served from
+//!   the store, uncached, until the janitor drops expired and stale entries. Capacity 0
+//!   turns the cache off.
+//!
+//! Reads take no lock (papaya: lock-free reads, epoch-based reclamation).
+
+use crate::store::keys;
+use crate::store::records::{Officer, Session};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Slots in the generation table: 32 KiB, shared by sessions and officers.
+const SLOTS: usize = 4096;
+
+/// A session and the officer it acts for, as read from the store.
+pub struct LiveSession {
+    pub session: Session,
+    pub officer: Officer,
+    stamp: Stamp,
+}
+
+/// Where the generations of an entry's two keys were when it was read.
+#[derive(Clone, Copy)]
+pub struct Stamp {
+    session_slot: usize,
+    session_gen: u64,
+    officer_slot: usize,
+    officer_gen: u64,
+}
+
+pub struct SessionCache {
+    entries: papaya::HashMap<String, Arc<LiveSession>>,
+    generations: Box<[AtomicU64]>,
+    hasher: std::collections::hash_map::RandomState,
+    capacity: usize,
+}
+
+impl SessionCache {
+    pub fn new(capacity: usize) -> SessionCache {
+        SessionCache {
+            entries: papaya::HashMap::new(),
+            generations: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            hasher: Default::default(),
+            capacity,
+        }
+    }
+
+    fn slot(&self, key: &[u8]) -> usize {
+        self.hasher.hash_one(key) as usize % SLOTS
+    }
+
+    fn generation(&self, slot: usize) -> u64 {
+        self.generations[slot].load(Ordering::Acquire)
+    }
+
+    fn bump(&self, key: &[u8]) {
+        self.generations[self.slot(key)].fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The current entry for `token_hash`, if there is one and nothing it copies has
+    /// changed since it was read.
+    pub fn get(&self, token_hash: &str) -> Option<Arc<LiveSession>> {
+        let map = self.entries.pin();
+        let live = map.get(token_hash)?;
+        self.is_current(&live.stamp).then(|| live.clone())
+    }
+
+    fn is_current(&self, s: &Stamp) -> bool {
+        self.generation(s.session_slot) == s.session_gen
+            && self.generation(s.officer_slot) == s.officer_gen
+    }
+
+    /// Call before reading the session record from the store.
+    pub fn session_stamp(&self, token_hash: &str) -> (usize, u64) {
+        let slot = self.slot(token_hash.as_bytes());
+        (slot, self.generation(slot))
+    }
+
+    /// Call before reading the officer record from the store; completes the stamp.
+    pub fn officer_stamp(&self, session: (usize, u64), enterprise: &str, person: &str) -> Stamp {
+        let officer_slot = self.slot(&keys::officer(enterprise, person));
+        Stamp {
+            session_slot: session.0,
+            session_gen: session.1,
+            officer_slot,
+            officer_gen: self.generation(officer_slot),
+        }
+    }
+
+    /// Wraps records read under `stamp` and keeps them when there is room.
+    pub fn insert(
+        &self,
+        token_hash: &str,
+        session: Session,
+        officer: Officer,
+        stamp: Stamp,
+    ) -> Arc<LiveSession> {
+        let live = Arc::new(LiveSession {
+            session,
+            officer,
+            stamp,
+        });
+        let map = self.entries.pin();
+        if map.len() < self.capacity || map.contains_key(token_hash) {
+            map.insert(token_hash.to_string(), live.clone());
+        }
+        live
+    }
+
+    /// The same entry with the session record replaced (a touch of `last_seen`).
+    pub fn replace_session(
+        &self,
+        token_hash: &str,
+        old: &LiveSession,
+        session: Session,
+    ) -> Arc<LiveSession> {
+        self.insert(token_hash, session, old.officer.clone(), old.stamp)
+    }
+
+    /// A session record was removed from the store.
+    pub fn session_ended(&self, token_hash: &str) {
+        self.bump(token_hash.as_bytes());
+        self.entries.pin().remove(token_hash);
+    }
+
+    /// An officer record was written (grants, binding).
+    pub fn officer_changed(&self, enterprise: &str, person: &str) {
+        self.bump(&keys::officer(enterprise, person));
+    }
+
+    /// Drops entries that are stale or for which `expired` says so; returns how many.
+    pub fn prune(&self, expired: impl Fn(&Session) -> bool) -> usize {
+        let map = self.entries.pin();
+        let before = map.len();
+        map.retain(|_, live| self.is_current(&live.stamp) && !expired(&live.session));
+        before.saturating_sub(map.len())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(e: &str, p: &str, last_seen: i64) -> Session {
+        Session {
+            enterprise: e.into(),
+            person: p.into(),
+            created_at: 0,
+            last_seen,
+            csrf_token: "c".into(),
+            client_ip: "127.0.0.1".into(),
+        }
+    }
+
+    fn fill(c: &SessionCache, token: &str, e: &str, p: &str) {
+        let s = c.session_stamp(token);
+        let stamp = c.officer_stamp(s, e, p);
+        c.insert(token, session(e, p, 0), Officer::new(e, p), stamp);
+    }
+
+    #[test]
+    fn entries_are_served_until_their_session_or_officer_changes() {
+        let c = SessionCache::new(10);
+        fill(&c, "t1", "E", "P");
+        fill(&c, "t2", "E", "Q");
+        assert!(c.get("t1").is_some() && c.get("t2").is_some());
+        c.officer_changed("E", "P");
+        assert!(c.get("t1").is_none(), "officer P changed");
+        let shares_slot = c.slot(&keys::officer("E", "Q")) == c.slot(&keys::officer("E", "P"));
+        assert!(
+            c.get("t2").is_some() || shares_slot,
+            "officer Q did not change"
+        );
+        c.session_ended("t2");
+        assert!(c.get("t2").is_none(), "session t2 ended");
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_is_never_served() {
+        let c = SessionCache::new(10);
+        // Stamps taken, then the officer is changed, then the (old) records arrive.
+        let s = c.session_stamp("t");
+        let stamp = c.officer_stamp(s, "E", "P");
+        c.officer_changed("E", "P");
+        c.insert("t", session("E", "P", 0), Officer::new("E", "P"), stamp);
+        assert!(c.get("t").is_none());
+        // The same for a session ended between its read and the insert.
+        let s = c.session_stamp("u");
+        let stamp = c.officer_stamp(s, "E", "R");
+        c.session_ended("u");
+        c.insert("u", session("E", "R", 0), Officer::new("E", "R"), stamp);
+        assert!(c.get("u").is_none());
+    }
+
+    #[test]
+    fn capacity_bounds_the_entries_and_zero_turns_the_cache_off() {
+        let c = SessionCache::new(2);
+        for t in ["a", "b", "c"] {
+            fill(&c, t, "E", t);
+        }
+        assert_eq!(c.len(), 2);
+        assert!(c.get("c").is_none());
+        let off = SessionCache::new(0);
+        fill(&off, "a", "E", "a");
+        assert!(off.is_empty() && off.get("a").is_none());
+    }
+
+    #[test]
+    fn prune_drops_expired_and_stale_entries() {
+        let c = SessionCache::new(10);
+        fill(&c, "old", "E", "A");
+        let s = c.session_stamp("new");
+        let stamp = c.officer_stamp(s, "E", "B");
+        c.insert("new", session("E", "B", 100), Officer::new("E", "B"), stamp);
+        assert_eq!(c.prune(|s| s.last_seen < 50), 1);
+        assert!(c.get("new").is_some() && c.get("old").is_none());
+    }
+}
