@@ -16,6 +16,10 @@ use hyper_util::rt::TokioIo;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+// The allocator taxgate ships with, so the comparison measures the work, not malloc.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn arg(args: &[String], name: &str, default: &str) -> String {
     args.iter()
         .position(|a| a == name)

@@ -94,6 +94,7 @@ pub fn production_argon2() -> Argon2Params {
         iterations: 2,
         parallelism: 1,
         concurrency: 1,
+        nice: 0,
     }
 }
 

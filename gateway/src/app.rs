@@ -148,6 +148,7 @@ pub fn test_app(dir: &std::path::Path) -> App {
             iterations: 1,
             parallelism: 1,
             concurrency: 1,
+            nice: 0,
         },
     };
     App::open(config).unwrap()

@@ -48,6 +48,7 @@ pub fn import(
             iterations: 2,
             parallelism: 1,
             concurrency: 1,
+            nice: 0,
         },
         |c| c.argon2,
     );

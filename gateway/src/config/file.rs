@@ -138,4 +138,6 @@ pub struct Argon2File {
     /// How many hashes may run at once; the rest wait, so a login storm cannot take
     /// every core from proxied traffic (SPEC P3).
     pub concurrency: Option<usize>,
+    /// Nice value of the hashing threads (0–19; default 10): below the proxy's priority.
+    pub nice: Option<i32>,
 }

@@ -153,6 +153,8 @@ pub struct Argon2Params {
     pub iterations: u32,
     pub parallelism: u32,
     pub concurrency: usize,
+    /// Nice value of the hashing threads (crypto/hash_pool.rs).
+    pub nice: i32,
 }
 
 impl Argon2Params {
@@ -164,6 +166,7 @@ impl Argon2Params {
             iterations: a.iterations.unwrap_or(2),
             parallelism: a.parallelism.unwrap_or(1),
             concurrency: a.concurrency.unwrap_or_else(default_hash_concurrency),
+            nice: a.nice.unwrap_or(10),
         }
     }
 }
@@ -322,6 +325,9 @@ impl Config {
         }
         if argon2.concurrency == 0 {
             return Err(invalid("argon2.concurrency", "must be at least 1".into()));
+        }
+        if !(0..=19).contains(&argon2.nice) {
+            return Err(invalid("argon2.nice", "must be between 0 and 19".into()));
         }
 
         let limits = Limits::from_file(&raw.limits);

@@ -1,20 +1,20 @@
 //! Password hashing with argon2id, off the async runtime.
 //!
 //! Contract:
-//! - [`Hasher::hash`] and [`Hasher::verify`] run argon2 on tokio's blocking pool, at most
-//!   `concurrency` at once (a semaphore), so a login storm queues instead of taking every
-//!   core from proxied traffic (SPEC S1, P3);
+//! - [`Hasher::hash`] and [`Hasher::verify`] run argon2 on a [`HashPool`] of
+//!   `concurrency` threads at a lower CPU priority, so a login storm queues and takes the
+//!   CPU the proxy leaves idle instead of sharing it with proxied traffic (SPEC S1, P3);
 //! - hashes are PHC strings that carry their own parameters, so old hashes keep verifying
 //!   after the parameters change, and [`Hasher::needs_rehash`] tells when to upgrade;
 //! - [`Hasher::verify_dummy`] spends the same time as a real verification, for unknown
 //!   accounts (SPEC L1: an unknown account and a wrong password look the same).
 
+use super::hash_pool::HashPool;
 use crate::config::Argon2Params;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::rngs::OsRng;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -27,7 +27,7 @@ pub enum HashError {
 #[derive(Clone)]
 pub struct Hasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    pool: HashPool,
     /// A hash of a random password, verified against for unknown accounts.
     dummy: Arc<String>,
 }
@@ -48,7 +48,8 @@ impl Hasher {
         let dummy = hash_blocking(&params, &crate::crypto::secrets::token())?;
         Ok(Hasher {
             params,
-            permits: Arc::new(Semaphore::new(p.concurrency.max(1))),
+            pool: HashPool::new(p.concurrency, p.nice)
+                .map_err(|e| HashError::Argon2(format!("hashing threads: {e}")))?,
             dummy: Arc::new(dummy),
         })
     }
@@ -99,10 +100,7 @@ impl Hasher {
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Join)?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|_| HashError::Join)
+        self.pool.run(f).await.map_err(|_| HashError::Join)
     }
 }
 
@@ -138,6 +136,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             concurrency: 1,
+            nice: 0,
         })
         .unwrap()
     }
@@ -163,6 +162,7 @@ mod tests {
             iterations: 2,
             parallelism: 1,
             concurrency: 1,
+            nice: 0,
         })
         .unwrap();
         assert!(stronger.needs_rehash(&phc));

@@ -102,6 +102,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             iterations: 2,
             parallelism: 1,
             concurrency: 1,
+            nice: 10,
         },
     };
     let app = crate::app::App::open(config).map_err(|e| e.to_string())?;
