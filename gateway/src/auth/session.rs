@@ -31,6 +31,16 @@ impl SessionContext {
     pub fn officer(&self) -> &Officer {
         &self.live.officer
     }
+
+    /// The officer's role names (derived once per cached session).
+    pub fn roles(&self) -> &[&'static str] {
+        &self.live.roles
+    }
+
+    /// The session with its officer, to keep beyond this request's borrow.
+    pub fn live(&self) -> &Arc<LiveSession> {
+        &self.live
+    }
 }
 
 impl App {

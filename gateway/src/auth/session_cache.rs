@@ -30,6 +30,10 @@ const SLOTS: usize = 4096;
 pub struct LiveSession {
     pub session: Session,
     pub officer: Officer,
+    /// The officer's role names, derived once: Cedar's facts and the roles header.
+    pub roles: Vec<&'static str>,
+    /// `roles` comma-joined, as sent upstream in `X-Taxgate-Roles`.
+    pub roles_header: String,
     stamp: Stamp,
 }
 
@@ -109,7 +113,10 @@ impl SessionCache {
         officer: Officer,
         stamp: Stamp,
     ) -> Arc<LiveSession> {
+        let roles = officer.role_names();
         let live = Arc::new(LiveSession {
+            roles_header: roles.join(","),
+            roles,
             session,
             officer,
             stamp,

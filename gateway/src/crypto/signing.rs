@@ -67,7 +67,7 @@ impl IdentitySigner {
 
     /// Hex HMAC-SHA256 of the canonical string.
     pub fn sign(&self, id: &SignedIdentity) -> String {
-        hex::encode(self.key.raw_mac(id.canonical().as_bytes()))
+        crate::crypto::secrets::hex32(&self.key.raw_mac(id.canonical().as_bytes()))
     }
 
     /// What a tax module does: recompute and compare in constant time.

@@ -7,6 +7,8 @@ use crate::api::wire::ApiRequest;
 use crate::app::App;
 use crate::audit::Event;
 use crate::auth::officers::facts;
+use crate::auth::session_cache::LiveSession;
+use crate::config::Route;
 use crate::metrics::RequestKind;
 use crate::policy::Decision;
 use async_trait::async_trait;
@@ -15,7 +17,6 @@ use pingora::http::RequestHeader;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub struct Gateway {
@@ -25,17 +26,36 @@ pub struct Gateway {
 /// Per-request state, filled by `request_filter`.
 #[derive(Default)]
 pub struct Ctx {
-    upstream: Option<SocketAddr>,
-    identity: Option<Identity>,
+    forward: Option<Forward>,
+}
+
+/// A request Cedar permitted: where it goes and whom it acts for.
+pub struct Forward {
+    route: Arc<Route>,
+    live: Arc<LiveSession>,
     request_id: String,
+    now: i64,
+}
+
+impl Forward {
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            enterprise: &self.live.officer.enterprise,
+            person: &self.live.officer.person,
+            roles: &self.live.roles_header,
+            module: &self.route.module,
+            request_id: &self.request_id,
+            timestamp: self.now,
+        }
+    }
 }
 
 /// What `request_filter` decided.
 enum Outcome {
     /// Answered here (API call or refusal).
     Answered,
-    /// Cedar permitted: forward to this upstream as this identity.
-    Forward(SocketAddr, Identity),
+    /// Cedar permitted.
+    Forward(Forward),
 }
 
 fn client_ip(session: &Session) -> String {
@@ -64,7 +84,7 @@ impl Gateway {
             method: req.method.clone(),
             path: api_path,
             query: req.uri.query().map(str::to_string),
-            session_token: identity::session_cookie(req),
+            session_token: identity::session_cookie(req).map(str::to_string),
             csrf_token: header("x-csrf-token"),
             client_ip: client_ip(session),
             user_agent: header("user-agent").unwrap_or_default(),
@@ -75,16 +95,11 @@ impl Gateway {
     }
 
     /// Session, CSRF and Cedar for a request to a routed module.
-    async fn authorize(
-        &self,
-        session: &mut Session,
-        route: &crate::config::Route,
-    ) -> Result<Outcome> {
+    async fn authorize(&self, session: &mut Session, route: &Arc<Route>) -> Result<Outcome> {
         let now = crate::clock::now();
-        let ip = client_ip(session);
         let req = session.req_header();
         let ctx = match identity::session_cookie(req) {
-            Some(token) => self.app.resolve_session(&token, now),
+            Some(token) => self.app.resolve_session(token, now),
             None => Ok(None),
         };
         let ctx = match ctx {
@@ -112,11 +127,10 @@ impl Gateway {
                 return Ok(Outcome::Answered);
             }
         }
-        let roles = ctx.officer().role_names();
         let decision = self
             .app
             .policy
-            .authorize_module(&facts(ctx.officer(), &roles), &route.module);
+            .authorize_module(&facts(ctx.officer(), ctx.roles()), &route.module);
         self.app.metrics.decision(decision.is_allowed());
         if let Decision::Deny { policies } = decision {
             let path = req.uri.path().to_string();
@@ -125,7 +139,7 @@ impl Gateway {
                 Event::new("proxy.denied", "forbidden")
                     .enterprise(&ctx.officer().enterprise)
                     .person(&ctx.officer().person)
-                    .client(&ip)
+                    .client(&client_ip(session))
                     .detail(format!(
                         "{} {path} module={} policies={policies:?}",
                         req.method, route.module
@@ -134,15 +148,12 @@ impl Gateway {
             respond::error(session, &ApiError::new(Code::Forbidden)).await?;
             return Ok(Outcome::Answered);
         }
-        Ok(Outcome::Forward(
-            route.upstream,
-            Identity {
-                enterprise: ctx.officer().enterprise.clone(),
-                person: ctx.officer().person.clone(),
-                roles: roles.join(","),
-                module: route.module.clone(),
-            },
-        ))
+        Ok(Outcome::Forward(Forward {
+            route: route.clone(),
+            live: ctx.live().clone(),
+            request_id: crate::crypto::secrets::request_id(),
+            now,
+        }))
     }
 }
 
@@ -185,28 +196,31 @@ impl ProxyHttp for Gateway {
             respond::asset(session, asset).await?;
             return Ok(true);
         }
-        let Some(route) = self.app.routes.find(&raw_path).cloned() else {
+        let Some(route) = self.app.routes.find(&raw_path) else {
             kind(RequestKind::Refused);
             respond::error(session, &ApiError::new(Code::NotFound)).await?;
             return Ok(true);
         };
         kind(RequestKind::Proxy);
-        match self.authorize(session, &route).await? {
+        match self.authorize(session, route).await? {
             Outcome::Answered => Ok(true),
-            Outcome::Forward(upstream, identity) => {
-                ctx.upstream = Some(upstream);
-                ctx.identity = Some(identity);
-                ctx.request_id = crate::crypto::secrets::request_id();
+            Outcome::Forward(forward) => {
+                ctx.forward = Some(forward);
                 Ok(false)
             }
         }
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let upstream = ctx
-            .upstream
+        let forward = ctx
+            .forward
+            .as_ref()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no upstream chosen"))?;
-        Ok(Box::new(HttpPeer::new(upstream, false, String::new())))
+        Ok(Box::new(HttpPeer::new(
+            forward.route.upstream,
+            false,
+            String::new(),
+        )))
     }
 
     async fn upstream_request_filter(
@@ -217,25 +231,19 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         identity::strip_reserved(upstream_request);
         identity::strip_session(upstream_request);
-        let id = ctx
-            .identity
+        let forward = ctx
+            .forward
             .as_ref()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no identity"))?;
-        identity::add_signed(
-            upstream_request,
-            &self.app.signer,
-            id,
-            &ctx.request_id,
-            crate::clock::now(),
-        )
+        identity::add_signed(upstream_request, &self.app.signer, forward.identity())
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
-        if let Some(id) = &ctx.identity {
+        if let Some(forward) = &ctx.forward {
             let status = session.response_written().map_or(0, |r| r.status.as_u16());
             tracing::debug!(
-                request_id = %ctx.request_id,
-                module = %id.module,
+                request_id = %forward.request_id,
+                module = %forward.route.module,
                 method = %session.req_header().method,
                 path = %session.req_header().uri.path(),
                 status,

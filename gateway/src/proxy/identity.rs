@@ -7,12 +7,15 @@ use pingora::http::RequestHeader;
 use pingora::Result;
 
 /// Who the forwarded request acts for, fixed when Cedar permitted it.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    pub enterprise: String,
-    pub person: String,
-    pub roles: String,
-    pub module: String,
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    pub enterprise: &'a str,
+    pub person: &'a str,
+    /// Comma-joined role names.
+    pub roles: &'a str,
+    pub module: &'a str,
+    pub request_id: &'a str,
+    pub timestamp: i64,
 }
 
 /// Removes every header whose name starts with `x-taxgate-`, any case.
@@ -48,42 +51,33 @@ pub fn strip_session(req: &mut RequestHeader) {
     }
 }
 
-pub fn add_signed(
-    req: &mut RequestHeader,
-    signer: &IdentitySigner,
-    id: &Identity,
-    request_id: &str,
-    now: i64,
-) -> Result<()> {
-    let path = req
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| req.uri.path().to_string());
-    let method = req.method.as_str().to_string();
-    let signed = SignedIdentity {
-        enterprise: &id.enterprise,
-        person: &id.person,
-        roles: &id.roles,
-        module: &id.module,
-        request_id,
-        timestamp: now,
-        method: &method,
-        path: &path,
-    };
-    let signature = signer.sign(&signed);
-    req.insert_header(signing::HEADER_ENTERPRISE, &id.enterprise)?;
-    req.insert_header(signing::HEADER_PERSON, &id.person)?;
-    req.insert_header(signing::HEADER_ROLES, &id.roles)?;
-    req.insert_header(signing::HEADER_MODULE, &id.module)?;
-    req.insert_header(signing::HEADER_REQUEST_ID, request_id)?;
-    req.insert_header(signing::HEADER_TIMESTAMP, now.to_string())?;
+/// Adds the identity headers and their signature over this request's method and path.
+pub fn add_signed(req: &mut RequestHeader, signer: &IdentitySigner, id: Identity) -> Result<()> {
+    let signature = signer.sign(&SignedIdentity {
+        enterprise: id.enterprise,
+        person: id.person,
+        roles: id.roles,
+        module: id.module,
+        request_id: id.request_id,
+        timestamp: id.timestamp,
+        method: req.method.as_str(),
+        path: req
+            .uri
+            .path_and_query()
+            .map_or_else(|| req.uri.path(), |p| p.as_str()),
+    });
+    req.insert_header(signing::HEADER_ENTERPRISE, id.enterprise)?;
+    req.insert_header(signing::HEADER_PERSON, id.person)?;
+    req.insert_header(signing::HEADER_ROLES, id.roles)?;
+    req.insert_header(signing::HEADER_MODULE, id.module)?;
+    req.insert_header(signing::HEADER_REQUEST_ID, id.request_id)?;
+    req.insert_header(signing::HEADER_TIMESTAMP, id.timestamp.to_string())?;
     req.insert_header(signing::HEADER_SIGNATURE, signature)?;
     Ok(())
 }
 
 /// The `taxgate_session` cookie value among the request's cookies.
-pub fn session_cookie(req: &RequestHeader) -> Option<String> {
+pub fn session_cookie(req: &RequestHeader) -> Option<&str> {
     req.headers
         .get_all(http::header::COOKIE)
         .iter()
@@ -91,7 +85,7 @@ pub fn session_cookie(req: &RequestHeader) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_string())
+        .map(|(_, value)| value)
 }
 
 #[cfg(test)]
@@ -106,7 +100,7 @@ mod tests {
         req.insert_header("x-other", "kept").unwrap();
         req.insert_header("cookie", "a=1; taxgate_session=secret; b=2")
             .unwrap();
-        assert_eq!(session_cookie(&req).as_deref(), Some("secret"));
+        assert_eq!(session_cookie(&req), Some("secret"));
         strip_reserved(&mut req);
         strip_session(&mut req);
         assert!(req.headers.get("x-taxgate-person").is_none());

@@ -7,11 +7,12 @@
 use crate::config::Route;
 use crate::policy::Catalog;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct Routes {
     /// Longest prefix first.
-    routes: Vec<Route>,
+    routes: Vec<Arc<Route>>,
 }
 
 impl Routes {
@@ -24,12 +25,12 @@ impl Routes {
                 ));
             }
         }
-        let mut routes = routes.to_vec();
+        let mut routes: Vec<Arc<Route>> = routes.iter().cloned().map(Arc::new).collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Ok(Routes { routes })
     }
 
-    pub fn find(&self, path: &str) -> Option<&Route> {
+    pub fn find(&self, path: &str) -> Option<&Arc<Route>> {
         self.routes.iter().find(|r| {
             path.strip_prefix(r.prefix.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -55,10 +56,12 @@ mod tests {
     use super::*;
 
     fn routes() -> Routes {
-        let r = |p: &str, m: &str| Route {
-            prefix: p.into(),
-            module: m.into(),
-            upstream: "127.0.0.1:1".parse().unwrap(),
+        let r = |p: &str, m: &str| {
+            Arc::new(Route {
+                prefix: p.into(),
+                module: m.into(),
+                upstream: "127.0.0.1:1".parse().unwrap(),
+            })
         };
         let mut routes = vec![r("/tax", "wybs"), r("/tax/vat", "wybs.sfsb.zzs")];
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
