@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -101,7 +101,8 @@ struct Loaded {
     origins: HashMap<String, String>,
     /// Decisions of `use` by (module, roles, grants), when they cannot depend on who the
     /// officer is (see [`use_decisions_cacheable`]); `None` otherwise.
-    use_cache: Option<RwLock<HashMap<String, Decision>>>,
+    /// Lock-free reads (papaya): this is on every proxied request.
+    use_cache: Option<papaya::HashMap<String, Decision>>,
 }
 
 /// Entries kept per policy version before the cache starts over (the key space is
@@ -134,8 +135,8 @@ fn use_decisions_cacheable(set: &PolicySet) -> bool {
 
 /// The cache key of a `use` decision: everything the officer entity carries except who
 /// he is. Roles come sorted (a `BTreeSet`), grants too.
-fn use_cache_key(officer: &OfficerFacts<'_>, module_id: &str) -> String {
-    let mut k = String::with_capacity(96);
+fn use_cache_key(k: &mut String, officer: &OfficerFacts<'_>, module_id: &str) {
+    k.clear();
     k.push_str(module_id);
     k.push('\0');
     for r in officer.roles {
@@ -153,7 +154,11 @@ fn use_cache_key(officer: &OfficerFacts<'_>, module_id: &str) -> String {
             }
         }
     }
-    k
+}
+
+thread_local! {
+    /// Where [`use_cache_key`] builds a lookup key, so a cache hit allocates nothing.
+    static KEY: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(128));
 }
 
 /// The policy set split by action.
@@ -248,8 +253,7 @@ impl PolicyEngine {
     ) -> Result<Loaded, PolicyError> {
         let (_schema, files) = loader::load_files(schema_path, policies_dir, catalog, kit)?;
         let by_action = ByAction::split(&files.policies, kit)?;
-        let use_cache =
-            use_decisions_cacheable(&by_action.use_module).then(|| RwLock::new(HashMap::new()));
+        let use_cache = use_decisions_cacheable(&by_action.use_module).then(papaya::HashMap::new);
         Ok(Loaded {
             use_cache,
             by_action,
@@ -343,28 +347,30 @@ impl PolicyEngine {
             return Decision::deny();
         };
         let current = self.current.load();
-        let key = current
-            .use_cache
-            .as_ref()
-            .map(|_| use_cache_key(officer, module_id));
-        if let (Some(cache), Some(key)) = (&current.use_cache, &key) {
-            let hit = cache.read().ok().and_then(|m| m.get(key).cloned());
-            if let Some(decision) = hit {
-                return decision;
-            }
+        let Some(cache) = &current.use_cache else {
+            return match self.kit.officer(officer) {
+                Ok(entity) => self.decide_module(&current.by_action.use_module, entity, module),
+                Err(e) => Self::entity_failure(&e),
+            };
+        };
+        let hit = KEY.with_borrow_mut(|key| {
+            use_cache_key(key, officer, module_id);
+            cache.pin().get(key.as_str()).cloned()
+        });
+        if let Some(decision) = hit {
+            return decision;
         }
         let decision = match self.kit.officer(officer) {
             Ok(entity) => self.decide_module(&current.by_action.use_module, entity, module),
             Err(e) => return Self::entity_failure(&e),
         };
-        if let (Some(cache), Some(key)) = (&current.use_cache, key) {
-            if let Ok(mut m) = cache.write() {
-                if m.len() >= USE_CACHE_MAX {
-                    m.clear();
-                }
-                m.insert(key, decision.clone());
-            }
+        let cache = cache.pin();
+        if cache.len() >= USE_CACHE_MAX {
+            cache.clear();
         }
+        let mut key = String::new();
+        use_cache_key(&mut key, officer, module_id);
+        cache.insert(key, decision.clone());
         decision
     }
 
