@@ -82,10 +82,11 @@ impl Keyed {
         mac.finalize().into_bytes().into()
     }
 
-    /// Plain HMAC-SHA256 of one message, for signatures others recompute.
-    pub fn raw_mac(&self, msg: &[u8]) -> [u8; 32] {
+    /// Plain HMAC-SHA256 of the concatenation of what `feed` passes to its argument,
+    /// for signatures others recompute.
+    pub fn raw_mac_with(&self, feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> [u8; 32] {
         let mut mac = self.mac.clone();
-        mac.update(msg);
+        feed(&mut |bytes| mac.update(bytes));
         mac.finalize().into_bytes().into()
     }
 

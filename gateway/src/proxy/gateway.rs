@@ -188,7 +188,9 @@ impl ProxyHttp for Gateway {
         }
         if let Some(rest) = api_path(&raw_path) {
             kind(RequestKind::Api);
-            self.api(session, rest.to_string()).await?;
+            // Boxed: the API's state machine is large, and it would otherwise make the
+            // future of every proxied request as large (moved and copied per request).
+            Box::pin(self.api(session, rest.to_string())).await?;
             return Ok(true);
         }
         if let Some(asset) = crate::portal::asset(&raw_path) {
