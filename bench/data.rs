@@ -73,6 +73,7 @@ pub fn config(data_dir: &Path, routes: Vec<Route>) -> Config {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(50_000),
+        background_nice: 10,
         schema: repo.join("schema/taxgate.cedarschema"),
         policies: repo.join("policies"),
         modules: repo.join("config/modules.yaml"),

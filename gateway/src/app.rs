@@ -53,7 +53,11 @@ impl App {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             StartError::Other(format!("data dir {}: {e}", config.data_dir.display()))
         })?;
-        let store = Store::open(&config.data_dir, config.sled_cache_bytes)?;
+        // sled's flusher thread, which also compacts segments for up to half of every
+        // flush interval, is spawned by `open` and inherits the opening thread's priority.
+        let store = crate::priority::spawned_at(config.background_nice, || {
+            Store::open(&config.data_dir, config.sled_cache_bytes)
+        })?;
         App::with_store(config, store)
     }
 
@@ -135,6 +139,7 @@ pub fn test_app(dir: &std::path::Path) -> App {
         shutdown_grace: std::time::Duration::from_secs(1),
         sled_cache_bytes: 1 << 20,
         session_cache_entries: 1_000,
+        background_nice: 0,
         schema: repo.join("schema/taxgate.cedarschema"),
         policies: repo.join("policies"),
         modules: repo.join("config/modules.yaml"),

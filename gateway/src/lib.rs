@@ -24,6 +24,7 @@ pub mod identity;
 pub mod metrics;
 pub mod policy;
 pub mod portal;
+pub mod priority;
 pub mod providers;
 pub mod proxy;
 pub mod registry;

@@ -38,6 +38,10 @@ pub struct ConfigFile {
     /// Live sessions kept decoded in memory (0: none).
     #[serde(default)]
     pub session_cache_entries: Option<usize>,
+    /// Nice value (0–19, default 10) of the background threads: password hashing and
+    /// the store's flusher, below the proxy's worker threads.
+    #[serde(default)]
+    pub background_nice: Option<i32>,
     pub schema: PathBuf,
     pub policies: PathBuf,
     pub modules: PathBuf,
@@ -138,6 +142,4 @@ pub struct Argon2File {
     /// How many hashes may run at once; the rest wait, so a login storm cannot take
     /// every core from proxied traffic (SPEC P3).
     pub concurrency: Option<usize>,
-    /// Nice value of the hashing threads (0–19; default 10): below the proxy's priority.
-    pub nice: Option<i32>,
 }

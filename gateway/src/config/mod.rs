@@ -45,6 +45,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub sled_cache_bytes: u64,
     pub session_cache_entries: usize,
+    /// Nice value of background threads (hashing, the store's flusher).
+    pub background_nice: i32,
     pub schema: PathBuf,
     pub policies: PathBuf,
     pub modules: PathBuf,
@@ -153,20 +155,20 @@ pub struct Argon2Params {
     pub iterations: u32,
     pub parallelism: u32,
     pub concurrency: usize,
-    /// Nice value of the hashing threads (crypto/hash_pool.rs).
+    /// Nice value of the hashing threads (crypto/hash_pool.rs): `background_nice`.
     pub nice: i32,
 }
 
 impl Argon2Params {
     pub const PRODUCTION_FLOOR_KIB: u32 = 19 * 1024;
 
-    fn from_file(a: &Argon2File) -> Argon2Params {
+    fn from_file(a: &Argon2File, nice: i32) -> Argon2Params {
         Argon2Params {
             memory_kib: a.memory_kib.unwrap_or(Self::PRODUCTION_FLOOR_KIB),
             iterations: a.iterations.unwrap_or(2),
             parallelism: a.parallelism.unwrap_or(1),
             concurrency: a.concurrency.unwrap_or_else(default_hash_concurrency),
-            nice: a.nice.unwrap_or(10),
+            nice,
         }
     }
 }
@@ -309,7 +311,14 @@ impl Config {
             }
         }
 
-        let argon2 = Argon2Params::from_file(&raw.argon2);
+        let background_nice = raw.background_nice.unwrap_or(10);
+        if !(0..=19).contains(&background_nice) {
+            return Err(invalid(
+                "background_nice",
+                "must be between 0 and 19".into(),
+            ));
+        }
+        let argon2 = Argon2Params::from_file(&raw.argon2, background_nice);
         if !development
             && (argon2.memory_kib < Argon2Params::PRODUCTION_FLOOR_KIB
                 || argon2.iterations < 2
@@ -325,9 +334,6 @@ impl Config {
         }
         if argon2.concurrency == 0 {
             return Err(invalid("argon2.concurrency", "must be at least 1".into()));
-        }
-        if !(0..=19).contains(&argon2.nice) {
-            return Err(invalid("argon2.nice", "must be between 0 and 19".into()));
         }
 
         let limits = Limits::from_file(&raw.limits);
@@ -347,6 +353,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_seconds.unwrap_or(5)),
             sled_cache_bytes: raw.sled_cache_mib.unwrap_or(64) * 1024 * 1024,
             session_cache_entries: raw.session_cache_entries.unwrap_or(50_000),
+            background_nice,
             schema: resolve(&raw.schema),
             policies: resolve(&raw.policies),
             modules: resolve(&raw.modules),

@@ -4,8 +4,8 @@
 //! Contract:
 //! - `threads` OS threads run jobs in arrival order; more jobs queue, so a login storm
 //!   uses at most `threads` cores (SPEC P3);
-//! - each thread lowers its own scheduling priority to `nice` (Linux: per thread) when it
-//!   starts, so when the CPU is contended the proxy's worker threads win and hashing takes
+//! - each thread lowers its own scheduling priority to `nice` ([`crate::priority`]) when
+//!   it starts, so when the CPU is contended the proxy's worker threads win and hashing takes
 //!   what they leave idle; proxied latency stays flat beside a storm, logins slow down
 //!   instead. `nice: 0` keeps the default priority;
 //! - a job whose caller has gone away (client disconnected) is skipped, not computed;
@@ -35,7 +35,7 @@ impl HashPool {
             std::thread::Builder::new()
                 .name(format!("taxgate-argon2-{i}"))
                 .spawn(move || {
-                    lower_priority(nice);
+                    crate::priority::lower_current_thread(nice);
                     work(&queue);
                 })?;
         }
@@ -72,36 +72,6 @@ fn work(queue: &Mutex<Receiver<Job>>) {
     }
 }
 
-/// Sets the calling thread's nice value (Linux: per thread). Best effort: a failure
-/// leaves the default priority and is logged.
-fn lower_priority(nice: i32) {
-    if nice == 0 {
-        return;
-    }
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: gettid and setpriority act on the calling thread only and touch no
-        // memory of ours.
-        let rc = unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, nice)
-        };
-        if rc != 0 {
-            tracing::warn!(nice, error = %std::io::Error::last_os_error(), "hashing thread keeps its priority");
-        }
-    }
-}
-
-/// The calling thread's nice value (Linux), for tests.
-#[cfg(all(test, target_os = "linux"))]
-fn current_nice() -> i32 {
-    // SAFETY: as above; getpriority only reads.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::getpriority(libc::PRIO_PROCESS, tid)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,9 +94,9 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn pool_threads_run_below_the_callers_priority() {
-        let base = current_nice();
+        let base = crate::priority::current_nice();
         let pool = HashPool::new(1, 10).unwrap();
-        let nice = pool.run(current_nice).await.unwrap();
+        let nice = pool.run(crate::priority::current_nice).await.unwrap();
         assert_eq!(nice, (base + 10).min(19));
     }
 }

@@ -86,6 +86,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         shutdown_grace: Duration::from_secs(2),
         sled_cache_bytes: 64 << 20,
         session_cache_entries: 50_000,
+        background_nice: 10,
         schema: repo.join("schema/taxgate.cedarschema"),
         policies: repo.join("policies"),
         modules: repo.join("config/modules.yaml"),
