@@ -110,8 +110,8 @@ fn argon2(args: &[String]) -> Result<(), String> {
     println!(
         "{}",
         serde_json::json!({
-            // The fastest run is a warm one (the 19 MiB block reused instead of freshly
-            // mapped and faulted in), as in a gateway that has been hashing for a while.
+            // Only the first run maps the hashing thread's 19 MiB of argon2 memory; the
+            // others reuse it, as the gateway's hashing threads do.
             "verify_ms_min": times[0],
             "verify_ms_median": times[times.len() / 2],
             "runs": times,
