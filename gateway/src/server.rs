@@ -8,6 +8,7 @@
 
 use crate::admin::Admin;
 use crate::app::App;
+use crate::proxy::api_threads::ApiThreads;
 use crate::proxy::gateway::Gateway;
 use crate::proxy::listener::{self, Prebound};
 use pingora::server::configuration::ServerConf;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 pub struct Bound {
     app: Arc<App>,
+    api: ApiThreads,
     public: (TcpListener, SocketAddr),
     admin: Option<(TcpListener, SocketAddr)>,
 }
@@ -27,7 +29,14 @@ impl Bound {
     pub fn bind(app: Arc<App>, listen: &str, admin_listen: Option<&str>) -> std::io::Result<Bound> {
         let public = listener::bind(listen)?;
         let admin = admin_listen.map(listener::bind).transpose()?;
-        Ok(Bound { app, public, admin })
+        // Half the proxy's thread count, at least one: API calls are rare beside proxying.
+        let api = ApiThreads::start((app.config.threads / 2).max(1))?;
+        Ok(Bound {
+            app,
+            api,
+            public,
+            admin,
+        })
     }
 
     pub fn public_addr(&self) -> SocketAddr {
@@ -63,6 +72,7 @@ impl Bound {
             &server.configuration,
             Gateway {
                 app: self.app.clone(),
+                api: self.api,
             },
             "taxgate",
         );

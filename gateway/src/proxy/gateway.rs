@@ -1,9 +1,10 @@
 //! The `ProxyHttp` implementation. Thin: each stage is one function.
 
+use super::api_threads::ApiThreads;
 use super::identity::{self, Identity};
 use super::{path, respond};
 use crate::api::error::{ApiError, Code};
-use crate::api::wire::ApiRequest;
+use crate::api::wire::{ApiRequest, ApiResponse};
 use crate::app::App;
 use crate::audit::Event;
 use crate::auth::officers::facts;
@@ -21,6 +22,8 @@ use std::sync::Arc;
 
 pub struct Gateway {
     pub app: Arc<App>,
+    /// Where API calls run (see its contract).
+    pub api: ApiThreads,
 }
 
 /// Per-request state, filled by `request_filter`.
@@ -67,7 +70,7 @@ fn client_ip(session: &Session) -> String {
 }
 
 impl Gateway {
-    async fn api(&self, session: &mut Session, api_path: String) -> Result<()> {
+    async fn serve_api(&self, session: &mut Session, api_path: String) -> Result<()> {
         let limit = self.app.config.limits.max_body_bytes;
         let body = match read_body(session, limit).await? {
             Some(b) => b,
@@ -90,7 +93,15 @@ impl Gateway {
             user_agent: header("user-agent").unwrap_or_default(),
             body,
         };
-        let resp = crate::api::handle(&self.app, &api_req).await;
+        let app = self.app.clone();
+        let call = async move { crate::api::handle(&app, &api_req).await };
+        let resp = match self.api.run(call).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::error!(error = %e, "API call failed");
+                ApiResponse::error(&ApiError::new(Code::Internal))
+            }
+        };
         respond::write(session, resp).await
     }
 
@@ -188,9 +199,7 @@ impl ProxyHttp for Gateway {
         }
         if let Some(rest) = api_path(&raw_path) {
             kind(RequestKind::Api);
-            // Boxed: the API's state machine is large, and it would otherwise make the
-            // future of every proxied request as large (moved and copied per request).
-            Box::pin(self.api(session, rest.to_string())).await?;
+            self.serve_api(session, rest.to_string()).await?;
             return Ok(true);
         }
         if let Some(asset) = crate::portal::asset(&raw_path) {
