@@ -7,8 +7,9 @@
 //!   trees go through [`Store::transaction`] (one sled transaction);
 //! - nothing is acknowledged before [`Store::flush`] returned (SPEC S8): callers that
 //!   answer a client after a write call it first;
-//! - all state of the login flows lives here, never in process memory, so it survives
-//!   a restart and a second gateway process can serve the next request.
+//! - all state of the login flows lives here, never only in process memory, so it
+//!   survives a restart; the session cache (`auth/session_cache.rs`) holds copies that
+//!   every write changing them invalidates.
 
 pub mod codec;
 pub mod keys;
