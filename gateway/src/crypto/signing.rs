@@ -26,32 +26,49 @@ pub const HEADER_SIGNATURE: &str = "x-taxgate-signature";
 /// Every header name with this prefix is removed from client requests.
 pub const RESERVED_PREFIX: &str = "x-taxgate-";
 
-/// The values that are signed, in canonical order.
+/// Who a forwarded request acts for: the values sent in the identity headers.
 #[derive(Debug, Clone, Copy)]
-pub struct SignedIdentity<'a> {
+pub struct Identity<'a> {
     pub enterprise: &'a str,
     pub person: &'a str,
+    /// Comma-joined role names.
     pub roles: &'a str,
     pub module: &'a str,
     pub request_id: &'a str,
     pub timestamp: i64,
+}
+
+/// What is signed: the identity and the request line it is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedIdentity<'a> {
+    pub identity: Identity<'a>,
     pub method: &'a str,
     pub path: &'a str,
 }
 
 impl SignedIdentity<'_> {
+    /// The fields in canonical order (after the `taxgate-v1` line).
+    fn fields(&self) -> [std::borrow::Cow<'_, str>; 8] {
+        let id = &self.identity;
+        [
+            id.enterprise.into(),
+            id.person.into(),
+            id.roles.into(),
+            id.module.into(),
+            id.request_id.into(),
+            id.timestamp.to_string().into(),
+            self.method.into(),
+            self.path.into(),
+        ]
+    }
+
     pub fn canonical(&self) -> String {
-        format!(
-            "taxgate-v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
-            self.enterprise,
-            self.person,
-            self.roles,
-            self.module,
-            self.request_id,
-            self.timestamp,
-            self.method,
-            self.path
-        )
+        let mut s = String::from("taxgate-v1");
+        for f in self.fields() {
+            s.push('\n');
+            s.push_str(&f);
+        }
+        s
     }
 }
 
@@ -68,20 +85,9 @@ impl IdentitySigner {
     /// Hex HMAC-SHA256 of the canonical string, fed to the MAC piece by piece (the
     /// string itself is never built: this runs on every proxied request).
     pub fn sign(&self, id: &SignedIdentity) -> String {
-        let timestamp = id.timestamp.to_string();
-        let fields = [
-            id.enterprise,
-            id.person,
-            id.roles,
-            id.module,
-            id.request_id,
-            &timestamp,
-            id.method,
-            id.path,
-        ];
         let mac = self.key.raw_mac_with(|mac| {
             mac(b"taxgate-v1");
-            for f in fields {
+            for f in id.fields() {
                 mac(b"\n");
                 mac(f.as_bytes());
             }
@@ -105,18 +111,24 @@ mod tests {
         let key = [7u8; 32];
         let signer = IdentitySigner::new(Keyed::new(&key).unwrap());
         let id = SignedIdentity {
-            enterprise: "91110000600037341L",
-            person: "p1",
-            roles: "legal_rep,tax_officer",
-            module: "wybs.sfsb.zzs",
-            request_id: "r1",
-            timestamp: 1700000000,
+            identity: Identity {
+                enterprise: "91110000600037341L",
+                person: "p1",
+                roles: "legal_rep,tax_officer",
+                module: "wybs.sfsb.zzs",
+                request_id: "r1",
+                timestamp: 1700000000,
+            },
             method: "GET",
             path: "/tax/vat/x?y=1",
         };
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
         mac.update(b"taxgate-v1\n91110000600037341L\np1\nlegal_rep,tax_officer\nwybs.sfsb.zzs\nr1\n1700000000\nGET\n/tax/vat/x?y=1");
         let expected = hex::encode(mac.finalize().into_bytes());
+        assert_eq!(
+            id.canonical(),
+            "taxgate-v1\n91110000600037341L\np1\nlegal_rep,tax_officer\nwybs.sfsb.zzs\nr1\n1700000000\nGET\n/tax/vat/x?y=1"
+        );
         assert_eq!(signer.sign(&id), expected);
         assert!(signer.verify(&id, &expected));
         assert!(!signer.verify(

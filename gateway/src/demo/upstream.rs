@@ -4,7 +4,7 @@
 //! It checks the identity signature as a real module would, so a person sees it verify.
 
 use crate::crypto::secrets::Keyed;
-use crate::crypto::signing::{self, IdentitySigner, SignedIdentity};
+use crate::crypto::signing::{self, Identity, IdentitySigner, SignedIdentity};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -119,12 +119,14 @@ fn answer(
     );
     let signature_valid = signer.verify(
         &SignedIdentity {
-            enterprise: &e,
-            person: &p,
-            roles: &r,
-            module: &m,
-            request_id: &id,
-            timestamp,
+            identity: Identity {
+                enterprise: &e,
+                person: &p,
+                roles: &r,
+                module: &m,
+                request_id: &id,
+                timestamp,
+            },
             method: &method,
             path: &path,
         },

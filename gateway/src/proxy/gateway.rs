@@ -1,7 +1,7 @@
 //! The `ProxyHttp` implementation. Thin: each stage is one function.
 
 use super::api_threads::ApiThreads;
-use super::identity::{self, Identity};
+use super::identity;
 use super::{path, respond};
 use crate::api::error::{ApiError, Code};
 use crate::api::wire::{ApiRequest, ApiResponse};
@@ -10,6 +10,7 @@ use crate::audit::Event;
 use crate::auth::officers::facts;
 use crate::auth::session_cache::LiveSession;
 use crate::config::Route;
+use crate::crypto::signing::Identity;
 use crate::metrics::RequestKind;
 use crate::policy::Decision;
 use async_trait::async_trait;

@@ -2,21 +2,9 @@
 //! and the gateway's session cookie are removed, then the signed set is added.
 
 use crate::auth::session::COOKIE;
-use crate::crypto::signing::{self, IdentitySigner, SignedIdentity};
+use crate::crypto::signing::{self, Identity, IdentitySigner, SignedIdentity};
 use pingora::http::RequestHeader;
 use pingora::Result;
-
-/// Who the forwarded request acts for, fixed when Cedar permitted it.
-#[derive(Debug, Clone, Copy)]
-pub struct Identity<'a> {
-    pub enterprise: &'a str,
-    pub person: &'a str,
-    /// Comma-joined role names.
-    pub roles: &'a str,
-    pub module: &'a str,
-    pub request_id: &'a str,
-    pub timestamp: i64,
-}
 
 /// Removes every header whose name starts with `x-taxgate-`, any case.
 pub fn strip_reserved(req: &mut RequestHeader) {
@@ -54,12 +42,7 @@ pub fn strip_session(req: &mut RequestHeader) {
 /// Adds the identity headers and their signature over this request's method and path.
 pub fn add_signed(req: &mut RequestHeader, signer: &IdentitySigner, id: Identity) -> Result<()> {
     let signature = signer.sign(&SignedIdentity {
-        enterprise: id.enterprise,
-        person: id.person,
-        roles: id.roles,
-        module: id.module,
-        request_id: id.request_id,
-        timestamp: id.timestamp,
+        identity: id,
         method: req.method.as_str(),
         path: req
             .uri
