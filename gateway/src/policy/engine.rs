@@ -347,29 +347,34 @@ impl PolicyEngine {
             return Decision::deny();
         };
         let current = self.current.load();
-        let Some(cache) = &current.use_cache else {
-            return match self.kit.officer(officer) {
-                Ok(entity) => self.decide_module(&current.by_action.use_module, entity, module),
-                Err(e) => Self::entity_failure(&e),
-            };
+        // Err: the officer could not be turned into an entity (a denial never cached).
+        let decide = || match self.kit.officer(officer) {
+            Ok(entity) => Ok(self.decide_module(&current.by_action.use_module, entity, module)),
+            Err(e) => Err(Self::entity_failure(&e)),
         };
-        let hit = KEY.with_borrow_mut(|key| {
+        let Some(cache) = &current.use_cache else {
+            return decide().unwrap_or_else(|failure| failure);
+        };
+        let lookup = KEY.with_borrow_mut(|key| {
             use_cache_key(key, officer, module_id);
-            cache.pin().get(key.as_str()).cloned()
+            cache
+                .pin()
+                .get(key.as_str())
+                .cloned()
+                .ok_or_else(|| key.clone())
         });
-        if let Some(decision) = hit {
-            return decision;
-        }
-        let decision = match self.kit.officer(officer) {
-            Ok(entity) => self.decide_module(&current.by_action.use_module, entity, module),
-            Err(e) => return Self::entity_failure(&e),
+        let key = match lookup {
+            Ok(hit) => return hit,
+            Err(miss) => miss,
+        };
+        let decision = match decide() {
+            Ok(decision) => decision,
+            Err(failure) => return failure,
         };
         let cache = cache.pin();
         if cache.len() >= USE_CACHE_MAX {
             cache.clear();
         }
-        let mut key = String::new();
-        use_cache_key(&mut key, officer, module_id);
         cache.insert(key, decision.clone());
         decision
     }
