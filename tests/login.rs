@@ -338,7 +338,7 @@ async fn malformed_bodies_are_invalid_input_and_change_nothing() {
         .expect_error(413, "PAYLOAD_TOO_LARGE");
     b.get("/api/v1/login/enterprise")
         .await
-        .expect_error(405, "METHOD_NOT_ALLOWED");
+        .expect_error(405, "HTTP_METHOD_NOT_ALLOWED");
     b.get("/api/v1/nope").await.expect_error(404, "NOT_FOUND");
     // Nothing was locked by any of that.
     b.stage1(A_USCC, A_PASSWORD).await.expect(200);

@@ -3,6 +3,7 @@
 use crate::harness::fx::*;
 use crate::harness::gateway::run_cli;
 use crate::harness::{repo, Browser, Gateway};
+use taxgate::store::Tree;
 
 #[tokio::test]
 async fn a_bad_uscc_is_reported_with_its_path_and_nothing_is_imported() {
@@ -24,10 +25,12 @@ async fn a_bad_uscc_is_reported_with_its_path_and_nothing_is_imported() {
     let (ok, out, err) = run_cli(&["audit", "export", "--data-dir", data.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.is_empty());
-    let store = taxgate::store::Store::open(&data, 1 << 20).unwrap();
-    assert_eq!(store.trees.enterprises.len(), 0);
-    assert_eq!(store.trees.persons.len(), 0);
-    assert!(store.trees.accounts.get(C_USCC).unwrap().is_none());
+    let store = taxgate::store::sled_store::open(&data, 1 << 20).unwrap();
+    for tree in [Tree::Enterprises, Tree::Persons, Tree::Accounts, Tree::Officers] {
+        let all = store.scan_prefix_raw(tree, b"").await.unwrap();
+        assert!(all.is_empty(), "{tree:?} holds {} records", all.len());
+    }
+    assert!(!store.contains(Tree::Accounts, C_USCC).await.unwrap());
 }
 
 #[tokio::test]

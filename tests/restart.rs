@@ -50,9 +50,10 @@ async fn passwords_hashed_with_old_parameters_are_upgraded_at_login() {
     let b = Browser::new(&gw);
     b.stage1(A_USCC, A_PASSWORD).await.expect(200);
     let _ = gw.terminate();
-    let store = taxgate::store::Store::open(&gw.data_dir(), 1 << 20).unwrap();
+    let store = gw.open_store();
     let e: taxgate::store::records::Enterprise = store
-        .get(&store.trees.enterprises, A_USCC)
+        .get(taxgate::store::Tree::Enterprises, A_USCC)
+        .await
         .unwrap()
         .unwrap();
     assert!(e.password_hash.contains("m=512"), "{}", e.password_hash);

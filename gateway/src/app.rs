@@ -6,7 +6,7 @@
 
 use crate::audit::Audit;
 use crate::auth::session_cache::SessionCache;
-use crate::config::{CaptchaProvider, Config, SmsProvider};
+use crate::config::{CaptchaProvider, Config, SmsProvider, StoreKind};
 use crate::crypto::password::Hasher;
 use crate::crypto::secrets::Keyed;
 use crate::crypto::signing::IdentitySigner;
@@ -34,8 +34,10 @@ pub struct App {
     pub realname: Option<Arc<dyn RealnameProvider>>,
     pub audit: Audit,
     /// Live sessions decoded once; see its contract for who must invalidate what.
-    pub sessions: SessionCache,
+    pub sessions: Arc<SessionCache>,
     pub metrics: crate::metrics::Metrics,
+    /// This process among the nodes sharing the store (random per start).
+    pub node_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +55,21 @@ impl App {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             StartError::Other(format!("data dir {}: {e}", config.data_dir.display()))
         })?;
-        // sled's flusher thread, which also compacts segments for up to half of every
-        // flush interval, is spawned by `open` and inherits the opening thread's priority.
-        let store = crate::priority::spawned_at(config.background_nice, || {
-            Store::open(&config.data_dir, config.sled_cache_bytes)
-        })?;
-        App::with_store(config, store)
+        let store = match &config.store {
+            // sled's flusher thread, which also compacts segments for up to half of every
+            // flush interval, is spawned by `open` and inherits the opening thread's
+            // priority.
+            StoreKind::Sled { cache_bytes } => {
+                crate::priority::spawned_at(config.background_nice, || {
+                    crate::store::sled_store::open(&config.data_dir, *cache_bytes)
+                })?
+            }
+            StoreKind::Postgres { url, pool_size } => {
+                crate::store::postgres::open(&url.0, *pool_size)?
+            }
+        };
+        let app = App::with_store(config, store)?;
+        Ok(app)
     }
 
     pub fn with_store(config: Config, store: Store) -> Result<App, StartError> {
@@ -102,9 +113,17 @@ impl App {
         };
         let metrics =
             crate::metrics::Metrics::new().map_err(|e| StartError::Other(e.to_string()))?;
+        let sessions = Arc::new(SessionCache::new(config.session_cache_entries));
+        if store.is_shared() {
+            // Other nodes write too: cached sessions are used only while the change feed
+            // is current (SessionCache contract).
+            sessions.follow_other_nodes();
+            store.watch(sessions.clone());
+        }
         Ok(App {
             metrics,
-            sessions: SessionCache::new(config.session_cache_entries),
+            node_id: crate::crypto::secrets::short_id(),
+            sessions,
             realname,
             signer: IdentitySigner::new(keyed.clone()),
             audit: Audit::new(store.clone()),
@@ -137,7 +156,9 @@ pub fn test_app(dir: &std::path::Path) -> App {
         threads: 1,
         work_stealing: false,
         shutdown_grace: std::time::Duration::from_secs(1),
-        sled_cache_bytes: 1 << 20,
+        store: StoreKind::Sled {
+            cache_bytes: 1 << 20,
+        },
         session_cache_entries: 1_000,
         background_nice: 0,
         schema: repo.join("schema/taxgate.cedarschema"),

@@ -4,11 +4,11 @@
 //! Contract: [`Audit::record`] appends one event under a key of big-endian time and a
 //! store-unique sequence, so a scan is chronological and two events never collide. It
 //! does not flush: the handler that acknowledges the change flushes the store, and
-//! events without an acknowledgement (a denied proxy request) reach disk with sled's
-//! periodic flush. [`Audit::export`] writes JSON lines from a point in time on.
+//! events without an acknowledgement (a denied proxy request) reach disk with the
+//! store's own periodic flush (sled) or at once (PostgreSQL). [`Audit::export`] writes JSON lines from a point in time on.
 
 use crate::store::records::AuditEvent;
-use crate::store::{codec, Store, StoreError};
+use crate::store::{codec, successor, Store, StoreError, Tree};
 use std::io::Write;
 
 #[derive(Clone)]
@@ -63,37 +63,39 @@ impl Audit {
     }
 
     /// Appends an event at `now`. An audit write failure is logged, never hidden.
-    pub fn record(&self, now: i64, event: Event) {
+    pub async fn record(&self, now: i64, event: Event) {
         let mut e = event.inner;
         e.at = crate::clock::rfc3339(now);
-        if let Err(err) = self.append(now, &e) {
+        if let Err(err) = self.append(now, &e).await {
             tracing::error!(error = %err, action = %e.action, "audit event not written");
         }
     }
 
-    fn append(&self, now: i64, e: &AuditEvent) -> Result<(), StoreError> {
+    async fn append(&self, now: i64, e: &AuditEvent) -> Result<(), StoreError> {
         let mut key = Vec::with_capacity(16);
         key.extend_from_slice(&now.to_be_bytes());
-        key.extend_from_slice(&self.store.next_id()?.to_be_bytes());
-        self.store.put(&self.store.trees.audit, key, e)
+        key.extend_from_slice(&self.store.next_id().await?.to_be_bytes());
+        self.store.put(Tree::Audit, key, e).await
     }
 
     /// Writes every event at or after `since` (Unix seconds) as one JSON line each.
-    pub fn export(&self, since: i64, out: &mut dyn Write) -> Result<usize, StoreError> {
+    pub async fn export(&self, since: i64, out: &mut dyn Write) -> Result<usize, StoreError> {
         let mut n = 0;
-        for item in self
-            .store
-            .trees
-            .audit
-            .range(since.max(0).to_be_bytes().to_vec()..)
-        {
-            let (_, v) = item?;
-            let e: AuditEvent = codec::decode(&v)?;
-            let line = serde_json::to_string(&e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            writeln!(out, "{line}").map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            n += 1;
+        let mut start = Some(since.max(0).to_be_bytes().to_vec());
+        loop {
+            let page = self.store.scan_page(Tree::Audit, b"", start, 1_000).await?;
+            for (_, v) in &page {
+                let e: AuditEvent = codec::decode(v)?;
+                let line =
+                    serde_json::to_string(&e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                writeln!(out, "{line}").map_err(|e| StoreError::Backend(e.to_string()))?;
+                n += 1;
+            }
+            match page.last() {
+                Some((k, _)) if page.len() == 1_000 => start = Some(successor(k)),
+                _ => return Ok(n),
+            }
         }
-        Ok(n)
     }
 }
 
@@ -101,23 +103,24 @@ impl Audit {
 mod tests {
     use super::*;
 
-    #[test]
-    fn export_is_chronological_and_filtered() {
+    #[tokio::test]
+    async fn export_is_chronological_and_filtered() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let store = crate::store::sled_store::open(dir.path(), 1 << 20).unwrap();
         let a = Audit::new(store);
-        a.record(200, Event::new("login", "ok").person("p2"));
+        a.record(200, Event::new("login", "ok").person("p2")).await;
         a.record(
             100,
             Event::new("login", "bad_credentials").client("1.2.3.4"),
-        );
+        )
+        .await;
         let mut out = Vec::new();
-        assert_eq!(a.export(0, &mut out).unwrap(), 2);
+        assert_eq!(a.export(0, &mut out).await.unwrap(), 2);
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].contains("bad_credentials"));
         assert!(lines[1].contains("\"person\":\"p2\""));
         let mut out = Vec::new();
-        assert_eq!(a.export(150, &mut out).unwrap(), 1);
+        assert_eq!(a.export(150, &mut out).await.unwrap(), 1);
     }
 }

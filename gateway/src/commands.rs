@@ -1,7 +1,7 @@
 //! The offline commands: `check`, `registry import`, `audit export`. Each opens what it
 //! needs, reports in plain words and returns an error message for exit status 1.
 
-use crate::config::{Argon2Params, Config};
+use crate::config::{Argon2Params, Config, StoreKind};
 use crate::crypto::password::Hasher;
 use crate::store::Store;
 use std::path::{Path, PathBuf};
@@ -25,20 +25,32 @@ pub fn check(config_path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The store named by `--data-dir` (sled), or by the config's `store` (sled in its data
+/// dir, or PostgreSQL, which a serving gateway may share).
 fn open_store(data_dir: Option<PathBuf>, config: Option<&Config>) -> Result<Store, String> {
+    if let (None, Some(c)) = (&data_dir, config) {
+        if let StoreKind::Postgres { url, pool_size } = &c.store {
+            return crate::store::postgres::open(&url.0, *pool_size).map_err(|e| e.to_string());
+        }
+    }
     let dir = data_dir
         .or_else(|| config.map(|c| c.data_dir.clone()))
         .ok_or("give --data-dir or --config")?;
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Store::open(&dir, 64 << 20).map_err(|e| e.to_string())
+    crate::store::sled_store::open(&dir, 64 << 20).map_err(|e| e.to_string())
+}
+
+/// Runs a command's async work on a runtime of its own.
+fn block_on<T>(work: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?
+        .block_on(work)
 }
 
 /// `taxgate registry import`.
-pub fn import(
-    data_dir: Option<PathBuf>,
-    config: Option<PathBuf>,
-    file: &Path,
-) -> Result<(), String> {
+pub fn import(data_dir: Option<PathBuf>, config: Option<PathBuf>, file: &Path) -> Result<(), String> {
     let config = config
         .map(|c| Config::from_file(&c).map_err(|e| e.to_string()))
         .transpose()?;
@@ -55,8 +67,11 @@ pub fn import(
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let store = open_store(data_dir, config.as_ref())?;
     let hasher = Hasher::new(&params).map_err(|e| e.to_string())?;
-    let report = crate::registry::import(&store, &hasher, &text, crate::clock::now())
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let report = block_on(async {
+        crate::registry::import(&store, &hasher, &text, crate::clock::now())
+            .await
+            .map_err(|e| format!("{}: {e}", file.display()))
+    })?;
     println!(
         "imported {}: {} enterprise(s) added, {} updated, {} person(s) added, {} registry binding(s), {} released",
         file.display(),
@@ -88,6 +103,6 @@ pub fn audit_export(
     let audit = crate::audit::Audit::new(store);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    audit.export(since, &mut out).map_err(|e| e.to_string())?;
+    block_on(async { audit.export(since, &mut out).await.map_err(|e| e.to_string()) })?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! A pingora reverse proxy in front of the tax modules: the two-stage enterprise login,
 //! sessions, and a Cedar decision on every request before it is forwarded. State lives in
-//! sled. See README.md for the flows and DESIGN notes; each module's doc states its
+//! the store: sled embedded, or PostgreSQL shared by several nodes. See README.md for the flows and DESIGN notes; each module's doc states its
 //! contract.
 
 #![cfg_attr(
@@ -20,6 +20,7 @@ pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod error;
 pub mod identity;
 pub mod metrics;
 pub mod policy;

@@ -65,7 +65,9 @@ impl Bound {
         let mut server = Server::new_with_opt_and_conf(None, conf);
 
         crate::policy::spawn_reload_watcher(self.app.policy.clone(), Duration::from_secs(1));
-        crate::auth::janitor::spawn_janitor(&self.app, Duration::from_secs(60));
+        if let Err(e) = crate::auth::janitor::spawn_janitor(&self.app, Duration::from_secs(60)) {
+            tracing::error!(error = %e, "janitor not started: expired records are not swept");
+        }
 
         let (listener, local) = self.public;
         let mut proxy = pingora::proxy::http_proxy_service_with_name(

@@ -26,6 +26,15 @@ pub struct GatewayOptions {
     pub extra_yaml: String,
     /// Skip the fixture registry import.
     pub empty: bool,
+    /// The store: sled in the temp dir (`None`), or this PostgreSQL database. `None`
+    /// follows `TAXGATE_TEST_STORE=postgres`, which gives each gateway a new database
+    /// on the tests' own cluster (harness/postgres.rs).
+    pub postgres: Option<String>,
+}
+
+/// Whether this run puts every gateway on PostgreSQL (`TAXGATE_TEST_STORE=postgres`).
+pub fn postgres_by_default() -> bool {
+    std::env::var("TAXGATE_TEST_STORE").is_ok_and(|v| v == "postgres")
 }
 
 pub struct Gateway {
@@ -36,6 +45,10 @@ pub struct Gateway {
     pub outbox: PathBuf,
     pub policies: PathBuf,
     pub modules: Vec<(String, EchoModule)>,
+    /// The PostgreSQL connection string, when the store is PostgreSQL.
+    pub postgres: Option<String>,
+    /// Where this node keeps its own files (logs, pid file); the temp dir for the first.
+    home: PathBuf,
     child: Child,
 }
 
@@ -92,6 +105,13 @@ impl Gateway {
             .collect();
         let config = dir.path().join("taxgate.yaml");
         let repo = repo();
+        let postgres = opts
+            .postgres
+            .or_else(|| postgres_by_default().then(super::postgres::new_database));
+        let store = match &postgres {
+            Some(url) => format!("store: {{kind: postgres, url: \"{url}\", pool_size: 4}}\n"),
+            None => String::new(),
+        };
         std::fs::write(
             &config,
             format!(
@@ -110,6 +130,7 @@ impl Gateway {
                    sms: {{kind: outbox, outbox: {outbox}}}\n  \
                    realname: {{kind: fixture, fixture: {realname}}}\n\
                  argon2: {{memory_kib: 256, iterations: 1, parallelism: 1}}\n\
+                 {store}\
                  {extra}\n",
                 data = dir.path().join("data").display(),
                 schema = repo.join("schema/taxgate.cedarschema").display(),
@@ -136,13 +157,60 @@ impl Gateway {
         Gateway {
             addr,
             admin,
+            home: dir.path().to_path_buf(),
             dir,
             config,
             outbox,
             policies,
             modules,
+            postgres,
             child,
         }
+    }
+
+    /// A second node on the same PostgreSQL store: the same config, upstreams and
+    /// outbox, its own data dir, port and log.
+    pub fn start_peer(&self, name: &str) -> Gateway {
+        assert!(self.postgres.is_some(), "peers share a PostgreSQL store");
+        let home = self.dir.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let data_line = format!("data_dir: {}", self.data_dir().display());
+        assert!(text.contains(&data_line));
+        let config = home.join("taxgate.yaml");
+        std::fs::write(
+            &config,
+            text.replace(&data_line, &format!("data_dir: {}", home.join("data").display())),
+        )
+        .unwrap();
+        let (child, addr, admin) = spawn(&config, &home);
+        Gateway {
+            addr,
+            admin,
+            dir: self.dir.clone(),
+            home,
+            config,
+            outbox: self.outbox.clone(),
+            policies: self.policies.clone(),
+            modules: Vec::new(),
+            postgres: self.postgres.clone(),
+            child,
+        }
+    }
+
+    /// The gateway's store, opened from the test through the store interface (a sled
+    /// store only while the gateway is stopped: sled allows one process).
+    pub fn open_store(&self) -> taxgate::store::Store {
+        match &self.postgres {
+            Some(url) => taxgate::store::postgres::open(url, 2).unwrap(),
+            None => taxgate::store::sled_store::open(&self.data_dir(), 1 << 20).unwrap(),
+        }
+    }
+
+    /// `kill -9` without a restart.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn base(&self) -> String {
@@ -160,9 +228,8 @@ impl Gateway {
 
     /// `kill -9`, then start again on the same data dir (new port).
     pub fn crash_and_restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let (child, addr, admin) = spawn(&self.config, self.dir.path());
+        self.kill();
+        let (child, addr, admin) = spawn(&self.config, &self.home);
         self.child = child;
         self.addr = addr;
         self.admin = admin;
@@ -180,11 +247,11 @@ impl Gateway {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.home.join("data")
     }
 
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("gateway.stderr")).unwrap_or_default()
+        std::fs::read_to_string(self.home.join("gateway.stderr")).unwrap_or_default()
     }
 }
 

@@ -4,6 +4,7 @@ pub mod client;
 pub mod flows;
 pub mod gateway;
 pub mod outbox;
+pub mod postgres;
 
 pub use client::{Browser, Resp};
 pub use gateway::{Gateway, GatewayOptions};

@@ -2,7 +2,8 @@
 //! stage 2, stage 2, the session view, logout; plus the public catalog reads
 //! (tax authorities, module tree).
 
-use super::error::{ApiError, Code};
+use crate::store::Tree;
+use crate::error::{Code, Error};
 use super::wire::{ApiRequest, ApiResponse, Text};
 use super::{require_csrf, require_session};
 use crate::app::App;
@@ -34,7 +35,7 @@ fn enterprise_view(e: &Enterprise) -> EnterpriseView<'_> {
     }
 }
 
-fn count_login<T>(app: &App, stage: &str, r: &Result<T, ApiError>) {
+fn count_login<T>(app: &App, stage: &str, r: &Result<T, Error>) {
     let result = match r {
         Ok(_) => "ok".to_string(),
         Err(e) => serde_json::to_value(e.code)
@@ -48,8 +49,8 @@ fn count_login<T>(app: &App, stage: &str, r: &Result<T, ApiError>) {
         .inc();
 }
 
-pub async fn captcha(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Captcha, &req.client_ip, now)?;
+pub async fn captcha(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Captcha, &req.client_ip, now).await?;
     let c = app.issue_captcha(now).await?;
     Ok(ApiResponse::ok(&serde_json::json!({
         "captcha_id": c.captcha_id,
@@ -57,15 +58,15 @@ pub async fn captcha(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespons
     })))
 }
 
-pub async fn tax_authorities(app: &App) -> Result<ApiResponse, ApiError> {
+pub async fn tax_authorities(app: &App) -> Result<ApiResponse, Error> {
     let all: Vec<(_, TaxAuthority)> = app
         .store
-        .scan_prefix(&app.store.trees.tax_authorities, b"")?;
+        .scan_prefix(Tree::TaxAuthorities, b"").await?;
     let list: Vec<TaxAuthority> = all.into_iter().map(|(_, t)| t).collect();
     Ok(ApiResponse::ok(&list))
 }
 
-pub async fn modules(app: &App) -> Result<ApiResponse, ApiError> {
+pub async fn modules(app: &App) -> Result<ApiResponse, Error> {
     Ok(ApiResponse::ok(&app.full_module_tree()))
 }
 
@@ -104,8 +105,8 @@ fn officer_row(id: String, entry: &OfficerEntry) -> OfficerRow {
     }
 }
 
-pub async fn enterprise(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Login, &req.client_ip, now)?;
+pub async fn enterprise(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
     let body: EnterpriseLogin = req.json()?;
     let account = body.account.as_str().trim();
     super::register::check_account("account", account)?;
@@ -140,8 +141,8 @@ struct OfficerSms {
     officer_id: Text<32>,
 }
 
-pub async fn officer_sms(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Sms, &req.client_ip, now)?;
+pub async fn officer_sms(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Sms, &req.client_ip, now).await?;
     let body: OfficerSms = req.json()?;
     let resend_after = app
         .send_login_sms(
@@ -175,14 +176,14 @@ struct OfficerLogin {
     sms_code: Option<Text<6>>,
 }
 
-pub async fn officer(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Login, &req.client_ip, now)?;
+pub async fn officer(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
     let body: OfficerLogin = req.json()?;
     let verification = match (body.method, &body.password, &body.sms_code) {
         (Method::Password, Some(pw), _) => Verification::Password(pw.as_str()),
         (Method::Sms, _, Some(code)) => Verification::Sms(code.as_str()),
-        (Method::Password, None, _) => return Err(ApiError::invalid("password", "请输入密码")),
-        (Method::Sms, _, None) => return Err(ApiError::invalid("sms_code", "请输入短信验证码")),
+        (Method::Password, None, _) => return Err(Error::invalid("password", "请输入密码")),
+        (Method::Sms, _, None) => return Err(Error::invalid("sms_code", "请输入短信验证码")),
     };
     let s = app
         .login_officer(
@@ -206,15 +207,15 @@ pub async fn officer(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespons
     .with_cookie(app.session_cookie(&s.token)))
 }
 
-pub async fn session(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    let ctx = require_session(app, req, now)?;
+pub async fn session(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    let ctx = require_session(app, req, now).await?;
     let enterprise: Enterprise = app
         .store
-        .get(&app.store.trees.enterprises, &ctx.session().enterprise)?
-        .ok_or_else(|| ApiError::new(Code::Unauthenticated))?;
+        .get(Tree::Enterprises, &ctx.session().enterprise).await?
+        .ok_or_else(|| Error::new(Code::Unauthenticated))?;
     let person = app
-        .person(&ctx.session().person)?
-        .ok_or_else(|| ApiError::new(Code::Unauthenticated))?;
+        .person(&ctx.session().person).await?
+        .ok_or_else(|| Error::new(Code::Unauthenticated))?;
     let roles = ctx.officer().role_names();
     let can_manage = matches!(
         app.policy
@@ -231,17 +232,17 @@ pub async fn session(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespons
     })))
 }
 
-pub async fn logout(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    let ctx = require_session(app, req, now)?;
+pub async fn logout(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    let ctx = require_session(app, req, now).await?;
     require_csrf(req, &ctx)?;
-    app.end_session(&ctx.token_hash, ctx.session())?;
+    app.end_session(&ctx.token_hash, ctx.session()).await?;
     app.audit.record(
         now,
         crate::audit::Event::new("logout", "ok")
             .enterprise(&ctx.session().enterprise)
             .person(&ctx.session().person)
             .client(&req.client_ip),
-    );
+    ).await;
     app.store.flush().await?;
     Ok(ApiResponse::no_content().with_cookie(app.clear_session_cookie()))
 }

@@ -1,7 +1,7 @@
 //! Handlers of 我的信息-用户管理-授权信息 (API.md; seed §3). Who may call them is Cedar's
 //! `manage_users` decision on the caller's enterprise, not a check in Rust.
 
-use super::error::{ApiError, Code};
+use crate::error::{Code, Error};
 use super::wire::{ApiRequest, ApiResponse, Text};
 use super::{require_csrf, require_session};
 use crate::app::App;
@@ -16,8 +16,8 @@ use serde_json::json;
 use std::collections::BTreeSet;
 
 /// The caller's session, if Cedar permits `manage_users` on its enterprise.
-fn manager(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext, ApiError> {
-    let ctx = require_session(app, req, now)?;
+async fn manager(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext, Error> {
+    let ctx = require_session(app, req, now).await?;
     let roles = ctx.officer().role_names();
     let decision = app
         .policy
@@ -30,9 +30,9 @@ fn manager(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext, ApiE
                 .person(&ctx.officer().person)
                 .client(&req.client_ip)
                 .detail(format!("{} {}", req.method, req.path)),
-        );
+        ).await;
         return Err(
-            ApiError::new(Code::Forbidden).with_message("只有法定代表人或财务负责人可以管理用户")
+            Error::new(Code::Forbidden).with_message("只有法定代表人或财务负责人可以管理用户")
         );
     }
     Ok(ctx)
@@ -55,10 +55,10 @@ pub fn effective_grants(app: &App, officer: &Officer) -> Vec<String> {
     out
 }
 
-pub async fn users(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    let ctx = manager(app, req, now)?;
+pub async fn users(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    let ctx = manager(app, req, now).await?;
     let rows: Vec<_> = app
-        .bound_officers(&ctx.officer().enterprise)?
+        .bound_officers(&ctx.officer().enterprise).await?
         .iter()
         .map(|e| {
             json!({
@@ -74,14 +74,14 @@ pub async fn users(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse,
     Ok(ApiResponse::ok(&rows))
 }
 
-pub async fn candidates(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    manager(app, req, now)?;
+pub async fn candidates(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    manager(app, req, now).await?;
     let q = req.query_param("q").unwrap_or_default();
     if q.trim().is_empty() || q.len() > 24 {
-        return Err(ApiError::invalid("q", "请输入身份证号或手机号"));
+        return Err(Error::invalid("q", "请输入身份证号或手机号"));
     }
     let rows: Vec<_> = app
-        .candidates(&q)?
+        .candidates(&q).await?
         .iter()
         .map(|p| json!({"person_id": p.id, "name_masked": mask_name(&p.name), "realname_verified": p.realname_verified}))
         .collect();
@@ -96,8 +96,8 @@ struct AddUser {
     password: Option<Text<64>>,
 }
 
-pub async fn add_user(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    let ctx = manager(app, req, now)?;
+pub async fn add_user(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    let ctx = manager(app, req, now).await?;
     require_csrf(req, &ctx)?;
     let b: AddUser = req.json()?;
     let enterprise = ctx.officer().enterprise.clone();
@@ -115,7 +115,7 @@ pub async fn add_user(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespon
             .person(&officer.person)
             .client(&req.client_ip)
             .detail(format!("by {}", ctx.officer().person)),
-    );
+    ).await;
     app.store.flush().await?;
     Ok(ApiResponse::json(
         201,
@@ -138,12 +138,12 @@ pub async fn set_grants(
     req: &ApiRequest,
     person_id: &str,
     now: i64,
-) -> Result<ApiResponse, ApiError> {
-    let ctx = manager(app, req, now)?;
+) -> Result<ApiResponse, Error> {
+    let ctx = manager(app, req, now).await?;
     require_csrf(req, &ctx)?;
     let b: Grants = req.json()?;
     if b.modules.len() > 256 {
-        return Err(ApiError::invalid("modules", "功能模块过多"));
+        return Err(Error::invalid("modules", "功能模块过多"));
     }
     let modules: BTreeSet<String> = b.modules.into_iter().map(|m| m.0).collect();
     let enterprise = ctx.officer().enterprise.clone();
@@ -172,7 +172,7 @@ pub async fn set_grants(
             .person(person_id)
             .client(&req.client_ip)
             .detail(detail),
-    );
+    ).await;
     app.store.flush().await?;
     Ok(ApiResponse::ok(&json!({
         "grants": if change.bound { effective_grants(app, &change.officer) } else { Vec::new() },

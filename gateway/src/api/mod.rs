@@ -15,7 +15,7 @@ pub mod wire;
 
 use crate::app::App;
 use crate::auth::session::SessionContext;
-use error::{ApiError, Code};
+use crate::error::{Code, Error};
 use http::Method;
 use wire::{ApiRequest, ApiResponse};
 
@@ -29,7 +29,7 @@ pub async fn handle(app: &App, req: &ApiRequest) -> ApiResponse {
     }
 }
 
-async fn route(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
+async fn route(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
     let m = &req.method;
     match req.path.as_str() {
         "/captcha" => {
@@ -161,7 +161,7 @@ async fn route(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Api
                 .then(manage::set_grants(app, req, id, now))
                 .await
         }
-        _ => Err(ApiError::new(Code::NotFound).with_message("接口不存在")),
+        _ => Err(Error::new(Code::NotFound).with_message("接口不存在")),
     }
 }
 
@@ -176,43 +176,41 @@ fn grants_target(path: &str) -> Option<&str> {
 struct Allowed;
 
 impl Allowed {
-    async fn then<F: std::future::Future<Output = Result<ApiResponse, ApiError>>>(
+    async fn then<F: std::future::Future<Output = Result<ApiResponse, Error>>>(
         self,
         f: F,
-    ) -> Result<ApiResponse, ApiError> {
+    ) -> Result<ApiResponse, Error> {
         f.await
     }
 }
 
-fn only(method: &Method, allowed: Method) -> Result<Allowed, ApiError> {
+fn only(method: &Method, allowed: Method) -> Result<Allowed, Error> {
     if *method == allowed {
         Ok(Allowed)
     } else {
-        let mut e = ApiError::new(Code::MethodNotAllowed)
-            .with_message(format!("此接口只接受 {allowed} 请求"));
-        e.status = Some(405);
-        Err(e)
+        Err(Error::new(Code::HttpMethodNotAllowed)
+            .with_message(format!("此接口只接受 {allowed} 请求")))
     }
 }
 
 /// The caller's live session, or `UNAUTHENTICATED`.
-pub fn require_session(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext, ApiError> {
+pub async fn require_session(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext, Error> {
     let token = req
         .session_token
         .as_deref()
-        .ok_or_else(|| ApiError::new(Code::Unauthenticated))?;
-    app.resolve_session(token, now)?
-        .ok_or_else(|| ApiError::new(Code::Unauthenticated).with_message("登录已失效，请重新登录"))
+        .ok_or_else(|| Error::new(Code::Unauthenticated))?;
+    app.resolve_session(token, now).await?
+        .ok_or_else(|| Error::new(Code::Unauthenticated).with_message("登录已失效，请重新登录"))
 }
 
 /// A state-changing call with a session must echo the session's CSRF token.
-pub fn require_csrf(req: &ApiRequest, ctx: &SessionContext) -> Result<(), ApiError> {
+pub fn require_csrf(req: &ApiRequest, ctx: &SessionContext) -> Result<(), Error> {
     match req.csrf_token.as_deref() {
         Some(t)
             if crate::crypto::secrets::ct_eq(t.as_bytes(), ctx.session().csrf_token.as_bytes()) =>
         {
             Ok(())
         }
-        _ => Err(ApiError::new(Code::CsrfInvalid)),
+        _ => Err(Error::new(Code::CsrfInvalid)),
     }
 }

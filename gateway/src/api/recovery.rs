@@ -1,6 +1,6 @@
 //! Handlers of 忘记密码 (API.md; seed §4).
 
-use super::error::ApiError;
+use crate::error::Error;
 use super::login::client;
 use super::register::field;
 use super::wire::{ApiRequest, ApiResponse, Text};
@@ -18,8 +18,8 @@ struct PersonStart {
     captcha_answer: Text<16>,
 }
 
-pub async fn person_start(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Sms, &req.client_ip, now)?;
+pub async fn person_start(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Sms, &req.client_ip, now).await?;
     let b: PersonStart = req.json()?;
     let phone = field("phone", b.phone.as_str(), Phone::parse)?;
     app.check_captcha(
@@ -45,8 +45,8 @@ struct Verify {
     realname_verification_id: Text<64>,
 }
 
-pub async fn person_verify(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Login, &req.client_ip, now)?;
+pub async fn person_verify(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
     let b: Verify = req.json()?;
     app.verify_person_recovery(
         b.recovery_ticket.as_str(),
@@ -66,8 +66,8 @@ struct Reset {
     new_password: Text<64>,
 }
 
-pub async fn person_reset(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Login, &req.client_ip, now)?;
+pub async fn person_reset(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
     let b: Reset = req.json()?;
     app.reset_person_password(
         b.recovery_ticket.as_str(),
@@ -91,8 +91,8 @@ pub async fn enterprise_start(
     app: &App,
     req: &ApiRequest,
     now: i64,
-) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Login, &req.client_ip, now)?;
+) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
     let b: EnterpriseStart = req.json()?;
     let account = b.account.as_str().trim();
     super::register::check_account("account", account)?;
@@ -135,8 +135,8 @@ pub async fn enterprise_sms(
     app: &App,
     req: &ApiRequest,
     now: i64,
-) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Sms, &req.client_ip, now)?;
+) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Sms, &req.client_ip, now).await?;
     let b: EnterpriseSms = req.json()?;
     let resend_after = app
         .send_enterprise_recovery_sms(
@@ -153,8 +153,8 @@ pub async fn enterprise_verify(
     app: &App,
     req: &ApiRequest,
     now: i64,
-) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Login, &req.client_ip, now)?;
+) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
     let b: Verify = req.json()?;
     app.verify_enterprise_recovery(
         b.recovery_ticket.as_str(),
@@ -171,8 +171,8 @@ pub async fn enterprise_reset(
     app: &App,
     req: &ApiRequest,
     now: i64,
-) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Login, &req.client_ip, now)?;
+) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
     let b: Reset = req.json()?;
     app.reset_enterprise_password(
         b.recovery_ticket.as_str(),

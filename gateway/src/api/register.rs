@@ -1,6 +1,6 @@
 //! Handlers of real-name verification and registration (API.md; seed §2).
 
-use super::error::{ApiError, Code};
+use crate::error::{Code, Error};
 use super::login::client;
 use super::wire::{ApiRequest, ApiResponse, Text};
 use crate::app::App;
@@ -16,18 +16,18 @@ pub fn field<T>(
     name: &str,
     value: &str,
     parse: impl Fn(&str) -> Result<T, crate::identity::IdentityError>,
-) -> Result<T, ApiError> {
-    parse(value).map_err(|e| ApiError::invalid(name, e.message_zh()))
+) -> Result<T, Error> {
+    parse(value).map_err(|e| Error::invalid(name, e.message_zh()))
 }
 
 /// A USCC or TIN, well formed; anything else is `INVALID_INPUT` naming `name`.
-pub fn check_account(name: &str, account: &str) -> Result<(), ApiError> {
+pub fn check_account(name: &str, account: &str) -> Result<(), Error> {
     let account = account.trim();
     if crate::identity::Uscc::parse(account).is_ok() || crate::identity::Tin::parse(account).is_ok()
     {
         Ok(())
     } else {
-        Err(ApiError::invalid(
+        Err(Error::invalid(
             name,
             "请输入正确的统一社会信用代码或纳税人识别号",
         ))
@@ -45,8 +45,8 @@ pub async fn realname_start(
     app: &App,
     req: &ApiRequest,
     now: i64,
-) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Sms, &req.client_ip, now)?;
+) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Sms, &req.client_ip, now).await?;
     let body: RealnameStart = req.json()?;
     let name = field("name", body.name.as_str(), PersonName::parse)?;
     let id = field("id_number", body.id_number.as_str(), IdNumber::parse)?;
@@ -58,9 +58,9 @@ pub async fn realname_start(
     })))
 }
 
-pub async fn realname_status(app: &App, id: &str, now: i64) -> Result<ApiResponse, ApiError> {
+pub async fn realname_status(app: &App, id: &str, now: i64) -> Result<ApiResponse, Error> {
     if id.is_empty() || id.len() > 64 {
-        return Err(ApiError::new(Code::NotFound));
+        return Err(Error::new(Code::NotFound));
     }
     let status = app.realname_status(id, now).await?;
     Ok(ApiResponse::ok(&json!({ "status": status })))
@@ -74,8 +74,8 @@ struct RegisterSms {
     captcha_answer: Text<16>,
 }
 
-pub async fn register_sms(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Sms, &req.client_ip, now)?;
+pub async fn register_sms(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Sms, &req.client_ip, now).await?;
     let body: RegisterSms = req.json()?;
     let phone = field("phone", body.phone.as_str(), Phone::parse)?;
     app.check_captcha(
@@ -97,7 +97,7 @@ fn form(
     id_number: &str,
     password: &str,
     new_password: bool,
-) -> Result<PersonForm, ApiError> {
+) -> Result<PersonForm, Error> {
     let form = PersonForm {
         phone: field("phone", phone, Phone::parse)?,
         name: field("name", name, PersonName::parse)?,
@@ -106,7 +106,7 @@ fn form(
     };
     if new_password {
         crate::identity::check_new_password(password)
-            .map_err(|r| ApiError::invalid("password", r.message_zh()))?;
+            .map_err(|r| Error::invalid("password", r.message_zh()))?;
     }
     Ok(form)
 }
@@ -127,8 +127,8 @@ pub async fn register_person(
     app: &App,
     req: &ApiRequest,
     now: i64,
-) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Login, &req.client_ip, now)?;
+) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
     let b: RegisterPerson = req.json()?;
     let form = form(
         b.phone.as_str(),
@@ -165,8 +165,8 @@ pub async fn enterprise_user_start(
     app: &App,
     req: &ApiRequest,
     now: i64,
-) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Login, &req.client_ip, now)?;
+) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
     let b: EnterpriseUserStart = req.json()?;
     // The password policy applies only when he sets a new one (an existing person
     // must repeat his own); `start_enterprise_user` decides which.
@@ -189,15 +189,15 @@ pub async fn enterprise_user_start(
     Ok(ApiResponse::ok(&json!({ "registration_ticket": ticket })))
 }
 
-pub async fn authorizers(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Login, &req.client_ip, now)?;
+pub async fn authorizers(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
     let uscc = req.query_param("uscc").unwrap_or_default();
     let ticket = req.query_param("ticket").unwrap_or_default();
     if ticket.len() > 64 {
-        return Err(ApiError::new(Code::TicketInvalid));
+        return Err(Error::new(Code::TicketInvalid));
     }
     check_account("uscc", &uscc)?;
-    let (enterprise, list) = app.authorizers(&ticket, &uscc, &client(app, req), now)?;
+    let (enterprise, list) = app.authorizers(&ticket, &uscc, &client(app, req), now).await?;
     let rows: Vec<_> = list
         .iter()
         .map(|a| {
@@ -227,8 +227,8 @@ pub async fn authorizer_sms(
     app: &App,
     req: &ApiRequest,
     now: i64,
-) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Sms, &req.client_ip, now)?;
+) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Sms, &req.client_ip, now).await?;
     let b: AuthorizerSms = req.json()?;
     check_account("uscc", b.uscc.as_str())?;
     let resend_after = app
@@ -252,8 +252,8 @@ struct Confirm {
     sms_code: Text<6>,
 }
 
-pub async fn confirm(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, ApiError> {
-    app.check_rate(RateClass::Login, &req.client_ip, now)?;
+pub async fn confirm(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
     let b: Confirm = req.json()?;
     check_account("uscc", b.uscc.as_str())?;
     let (enterprise, officer) = app

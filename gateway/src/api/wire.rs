@@ -2,7 +2,7 @@
 //! response it gives, bounded text fields and JSON parsing that turns every malformed
 //! body into `INVALID_INPUT` (SPEC S11).
 
-use super::error::{ApiError, Code};
+use crate::error::{Code, Error};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -35,9 +35,9 @@ impl std::fmt::Debug for ApiRequest {
 impl ApiRequest {
     /// Parses the body as `T`; any syntax, type, unknown-field or length error is
     /// `INVALID_INPUT` with serde's description of where it is.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            ApiError::new(Code::InvalidInput).with_message(format!("请求参数有误：{e}"))
+            Error::new(Code::InvalidInput).with_message(format!("请求参数有误：{e}"))
         })
     }
 
@@ -108,10 +108,15 @@ impl ApiResponse {
         }
     }
 
-    pub fn error(e: &ApiError) -> ApiResponse {
+    pub fn error(e: &Error) -> ApiResponse {
+        ApiResponse::error_with_status(super::error::status(e.code), e)
+    }
+
+    /// An error answered with a status of the edge's choosing (502 for a module down).
+    pub fn error_with_status(status: u16, e: &Error) -> ApiResponse {
         ApiResponse {
-            status: e.status(),
-            body: e.body(),
+            status,
+            body: super::error::body(e),
             set_cookie: None,
         }
     }

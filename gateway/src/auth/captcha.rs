@@ -2,7 +2,8 @@
 //! stored as a keyed hash of the lower-case answer, valid for the configured time and
 //! consumed by the first attempt, right or wrong.
 
-use crate::api::error::{ApiError, Code};
+use crate::store::Tree;
+use crate::error::{Code, Error};
 use crate::app::App;
 use crate::providers::captcha::{generate, normalize_answer};
 use crate::store::records::Captcha;
@@ -15,7 +16,7 @@ pub struct IssuedCaptcha {
 }
 
 impl App {
-    pub async fn issue_captcha(&self, now: i64) -> Result<IssuedCaptcha, ApiError> {
+    pub async fn issue_captcha(&self, now: i64) -> Result<IssuedCaptcha, Error> {
         let drawn = generate().await?;
         let captcha_id = crate::crypto::secrets::token();
         let record = Captcha {
@@ -23,7 +24,7 @@ impl App {
             expires_at: now + self.config.limits.captcha.as_secs() as i64,
         };
         self.store
-            .put(&self.store.trees.captchas, &captcha_id, &record)?;
+            .put(Tree::Captchas, &captcha_id, &record).await?;
         if let Some(outbox) = &self.captcha_outbox {
             outbox.append(&serde_json::json!({
                 "kind": "captcha",
@@ -49,8 +50,8 @@ impl App {
         answer: &str,
         client_ip: &str,
         now: i64,
-    ) -> Result<(), ApiError> {
-        let taken = self.store.trees.captchas.remove(captcha_id.as_bytes())?;
+    ) -> Result<(), Error> {
+        let taken = self.store.remove(Tree::Captchas, captcha_id.as_bytes()).await?;
         let valid = match taken {
             Some(bytes) => {
                 let c: Captcha = crate::store::codec::decode(&bytes)?;
@@ -64,8 +65,8 @@ impl App {
         if valid {
             Ok(())
         } else {
-            self.count_failure_for_client(client_ip, now)?;
-            Err(ApiError::new(Code::CaptchaInvalid).with_field("captcha_answer"))
+            self.count_failure_for_client(client_ip, now).await?;
+            Err(Error::new(Code::CaptchaInvalid).with_field("captcha_answer"))
         }
     }
 }

@@ -2,7 +2,8 @@
 //! read by each next step on the same client, removed by the last one. A ticket that is
 //! unknown, expired, of another flow or presented by another client is `TICKET_INVALID`.
 
-use crate::api::error::{ApiError, Code};
+use crate::store::Tree;
+use crate::error::{Code, Error};
 use crate::app::App;
 use crate::store::records::{Flow, FlowTicket};
 
@@ -15,57 +16,57 @@ impl App {
     }
 
     /// Stores a new flow ticket; returns the ticket and its hash. The caller flushes.
-    pub fn new_flow(
+    pub async fn new_flow(
         &self,
         flow: Flow,
         client: &str,
         now: i64,
-    ) -> Result<(String, String), ApiError> {
+    ) -> Result<(String, String), Error> {
         let ticket = crate::crypto::secrets::token();
         let hash = self.flow_hash(&ticket);
-        self.save_flow(&hash, client, flow, now)?;
+        self.save_flow(&hash, client, flow, now).await?;
         Ok((ticket, hash))
     }
 
-    pub fn save_flow(
+    pub async fn save_flow(
         &self,
         hash: &str,
         client: &str,
         flow: Flow,
         now: i64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         let record = FlowTicket {
             client: client.to_string(),
             expires_at: now + FLOW_LIFETIME,
             flow,
         };
         self.store
-            .put(&self.store.trees.flow_tickets, hash, &record)?;
+            .put(Tree::FlowTickets, hash, &record).await?;
         Ok(())
     }
 
     /// The live flow of `ticket` for this client: (hash, flow).
-    pub fn load_flow(
+    pub async fn load_flow(
         &self,
         ticket: &str,
         client: &str,
         now: i64,
-    ) -> Result<(String, Flow), ApiError> {
+    ) -> Result<(String, Flow), Error> {
         let hash = self.flow_hash(ticket);
         let t: FlowTicket = self
             .store
-            .get(&self.store.trees.flow_tickets, &hash)?
-            .ok_or_else(|| ApiError::new(Code::TicketInvalid))?;
+            .get(Tree::FlowTickets, &hash).await?
+            .ok_or_else(|| Error::new(Code::TicketInvalid))?;
         if t.expires_at <= now
             || !crate::crypto::secrets::ct_eq(t.client.as_bytes(), client.as_bytes())
         {
-            return Err(ApiError::new(Code::TicketInvalid));
+            return Err(Error::new(Code::TicketInvalid));
         }
         Ok((hash, t.flow))
     }
 
-    pub fn end_flow(&self, hash: &str) -> Result<(), ApiError> {
-        self.store.remove(&self.store.trees.flow_tickets, hash)?;
+    pub async fn end_flow(&self, hash: &str) -> Result<(), Error> {
+        self.store.remove(Tree::FlowTickets, hash).await?;
         Ok(())
     }
 }

@@ -12,16 +12,17 @@
 //! `NOT_BOUND` (L5); Cedar must permit `enter` on the enterprise. The ticket is consumed
 //! and the session created in one transaction.
 
+use crate::store::Tree;
 use super::officers::{facts, OfficerEntry};
 use super::throttle::Account;
-use crate::api::error::{ApiError, Code};
+use crate::error::{Code, Error};
 use crate::app::App;
 use crate::audit::Event;
 use crate::policy::{Decision, EnterpriseAction};
 use crate::providers::sms::Purpose;
 use crate::store::records::{Enterprise, LoginTicket, Person, Session};
-use crate::store::{keys, tx_get, tx_put, TxError};
-use sled::transaction::ConflictableTransactionError;
+use crate::store::{keys, TxError};
+use scoped_futures::ScopedFutureExt;
 use std::collections::BTreeMap;
 
 /// Who is asking: the address and the fingerprint tickets are bound to.
@@ -54,18 +55,12 @@ pub struct NewSession {
 
 impl App {
     /// Finds an enterprise by USCC or TIN (case-insensitive).
-    pub fn enterprise_by_account(&self, account: &str) -> Result<Option<Enterprise>, ApiError> {
+    pub async fn enterprise_by_account(&self, account: &str) -> Result<Option<Enterprise>, Error> {
         let account = account.trim().to_ascii_uppercase();
-        let Some(key) = self
-            .store
-            .trees
-            .accounts
-            .get(account.as_bytes())
-            .map_err(crate::store::StoreError::from)?
-        else {
+        let Some(key) = self.store.get_raw(Tree::Accounts, account.as_bytes()).await? else {
             return Ok(None);
         };
-        Ok(self.store.get(&self.store.trees.enterprises, key)?)
+        Ok(self.store.get(Tree::Enterprises, key).await?)
     }
 
     pub async fn login_enterprise(
@@ -74,23 +69,23 @@ impl App {
         password: &str,
         client: &Client,
         now: i64,
-    ) -> Result<Stage1, ApiError> {
+    ) -> Result<Stage1, Error> {
         let audit = |outcome: &str, enterprise: Option<&str>| {
             let mut e = Event::new("login.enterprise", outcome).client(&client.ip);
             if let Some(ent) = enterprise {
                 e = e.enterprise(ent);
             }
-            self.audit.record(now, e);
+            self.audit.record(now, e)
         };
-        let Some(enterprise) = self.enterprise_by_account(account)? else {
+        let Some(enterprise) = self.enterprise_by_account(account).await? else {
             self.hasher.verify_dummy(password).await?;
-            self.count_failure_for_client(&client.ip, now)?;
-            audit("unknown_account", None);
-            return Err(ApiError::new(Code::BadCredentials));
+            self.count_failure_for_client(&client.ip, now).await?;
+            audit("unknown_account", None).await;
+            return Err(Error::new(Code::BadCredentials));
         };
         let who = Account::Enterprise(&enterprise.key);
-        if let Err(locked) = self.check_lock(who, now) {
-            audit("locked", Some(&enterprise.key));
+        if let Err(locked) = self.check_lock(who, now).await {
+            audit("locked", Some(&enterprise.key)).await;
             return Err(locked);
         }
         if !self
@@ -98,17 +93,17 @@ impl App {
             .verify(password, &enterprise.password_hash)
             .await?
         {
-            let answer = self.record_password_failure(who, &client.ip, now)?;
+            let answer = self.record_password_failure(who, &client.ip, now).await?;
             let outcome = if answer.code == Code::Locked {
                 "locked_now"
             } else {
                 "bad_password"
             };
-            audit(outcome, Some(&enterprise.key));
+            audit(outcome, Some(&enterprise.key)).await;
             self.store.flush().await?;
             return Err(answer);
         }
-        self.clear_failures(who)?;
+        self.clear_failures(who).await?;
         if self.hasher.needs_rehash(&enterprise.password_hash) {
             // Hashed with older parameters: upgrade now that the password is at hand.
             let upgraded = Enterprise {
@@ -116,10 +111,10 @@ impl App {
                 ..enterprise.clone()
             };
             self.store
-                .put(&self.store.trees.enterprises, &enterprise.key, &upgraded)?;
+                .put(Tree::Enterprises, &enterprise.key, &upgraded).await?;
         }
 
-        let entries = self.bound_officers(&enterprise.key)?;
+        let entries = self.bound_officers(&enterprise.key).await?;
         let mut officers = Vec::with_capacity(entries.len());
         let mut ids = BTreeMap::new();
         for entry in entries {
@@ -137,11 +132,11 @@ impl App {
             failures: 0,
         };
         self.store.put(
-            &self.store.trees.login_tickets,
+            Tree::LoginTickets,
             self.ticket_hash(&ticket),
             &record,
-        )?;
-        audit("ok", Some(&enterprise.key));
+        ).await?;
+        audit("ok", Some(&enterprise.key)).await;
         self.store.flush().await?;
         Ok(Stage1 {
             ticket,
@@ -155,18 +150,18 @@ impl App {
     }
 
     /// The live ticket and the officer it names, or the reason to refuse.
-    fn ticket_officer(
+    async fn ticket_officer(
         &self,
         ticket: &str,
         officer_id: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(String, LoginTicket, Enterprise, OfficerEntry), ApiError> {
-        let invalid = || ApiError::new(Code::TicketInvalid);
+    ) -> Result<(String, LoginTicket, Enterprise, OfficerEntry), Error> {
+        let invalid = || Error::new(Code::TicketInvalid);
         let hash = self.ticket_hash(ticket);
         let t: LoginTicket = self
             .store
-            .get(&self.store.trees.login_tickets, &hash)?
+            .get(Tree::LoginTickets, &hash).await?
             .ok_or_else(invalid)?;
         if t.expires_at <= now
             || t.failures >= TICKET_MAX_FAILURES
@@ -176,7 +171,7 @@ impl App {
         }
         let enterprise: Enterprise = self
             .store
-            .get(&self.store.trees.enterprises, &t.enterprise)?
+            .get(Tree::Enterprises, &t.enterprise).await?
             .filter(|e: &Enterprise| e.password_epoch == t.password_epoch)
             .ok_or_else(invalid)?;
         let person_id = t
@@ -188,12 +183,12 @@ impl App {
                     .with_field("officer_id")
             })?
             .clone();
-        let not_bound = || ApiError::new(Code::NotBound);
+        let not_bound = || Error::new(Code::NotBound);
         let officer = self
-            .officer(&enterprise.key, &person_id)?
+            .officer(&enterprise.key, &person_id).await?
             .filter(|o| o.is_bound())
             .ok_or_else(not_bound)?;
-        let person = self.person(&person_id)?.ok_or_else(not_bound)?;
+        let person = self.person(&person_id).await?.ok_or_else(not_bound)?;
         Ok((hash, t, enterprise, OfficerEntry { officer, person }))
     }
 
@@ -203,8 +198,8 @@ impl App {
         officer_id: &str,
         client: &Client,
         now: i64,
-    ) -> Result<u64, ApiError> {
-        let (hash, _, enterprise, entry) = self.ticket_officer(ticket, officer_id, client, now)?;
+    ) -> Result<u64, Error> {
+        let (hash, _, enterprise, entry) = self.ticket_officer(ticket, officer_id, client, now).await?;
         let scope = format!("{hash}/{}", entry.person.id);
         let r = self
             .send_sms_code(Purpose::Login, &scope, entry.sms_phone(), now)
@@ -215,7 +210,7 @@ impl App {
                 .enterprise(&enterprise.key)
                 .person(&entry.person.id)
                 .client(&client.ip),
-        );
+        ).await;
         r
     }
 
@@ -226,15 +221,15 @@ impl App {
         verification: Verification<'_>,
         client: &Client,
         now: i64,
-    ) -> Result<NewSession, ApiError> {
-        let checked = self.ticket_officer(ticket, officer_id, client, now);
+    ) -> Result<NewSession, Error> {
+        let checked = self.ticket_officer(ticket, officer_id, client, now).await;
         let (hash, _, enterprise, entry) = match checked {
             Ok(c) => c,
             Err(e) => {
                 self.audit.record(
                     now,
                     Event::new("login.officer", outcome_of(&e)).client(&client.ip),
-                );
+                ).await;
                 return Err(e);
             }
         };
@@ -245,7 +240,7 @@ impl App {
                     .enterprise(&enterprise.key)
                     .person(&entry.person.id)
                     .client(&client.ip),
-            );
+            )
         };
         let verified = match verification {
             Verification::Password(pw) => {
@@ -258,8 +253,8 @@ impl App {
             }
         };
         if let Err(e) = verified {
-            self.count_ticket_failure(&hash)?;
-            audit(outcome_of(&e));
+            self.count_ticket_failure(&hash).await?;
+            audit(outcome_of(&e)).await;
             self.store.flush().await?;
             return Err(e);
         }
@@ -268,9 +263,9 @@ impl App {
             .policy
             .authorize_enterprise(&facts(&entry.officer, &roles), EnterpriseAction::Enter)
         {
-            audit("denied_by_policy");
+            audit("denied_by_policy").await;
             self.store.flush().await?;
-            return Err(ApiError::new(Code::NotBound));
+            return Err(Error::new(Code::NotBound));
         }
 
         let token = crate::crypto::secrets::token();
@@ -283,26 +278,25 @@ impl App {
             csrf_token: crate::crypto::secrets::token(),
             client_ip: client.ip.clone(),
         };
-        let t = &self.store.trees;
         let index = keys::session_of_officer(&session.enterprise, &session.person, &token_hash);
+        let (hash, session_ref, token_ref, index) = (&hash, &session, &token_hash, &index);
         self.store
-            .transaction(
-                &[&t.login_tickets, &t.sessions, &t.sessions_by_officer],
-                |tx| {
+            .transaction(|tx| {
+                async move {
                     // Single use: the ticket must still be there, and goes with this login.
-                    if tx_get::<LoginTicket, ApiError>(&tx[0], &hash)?.is_none() {
-                        return Err(ConflictableTransactionError::Abort(ApiError::new(
-                            Code::TicketInvalid,
-                        )));
+                    if tx.get_raw(Tree::LoginTickets, hash).await?.is_none() {
+                        return Err(TxError::Abort(Error::new(Code::TicketInvalid)));
                     }
-                    tx[0].remove(hash.as_bytes())?;
-                    tx_put(&tx[1], &token_hash, &session)?;
-                    tx[2].insert(index.as_slice(), &[] as &[u8])?;
+                    tx.remove(Tree::LoginTickets, hash).await?;
+                    tx.put(Tree::Sessions, token_ref, session_ref).await?;
+                    tx.put_raw(Tree::SessionsByOfficer, index, &[]).await?;
                     Ok(())
-                },
-            )
-            .map_err(|e: TxError<ApiError>| ApiError::from(e))?;
-        audit("ok");
+                }
+                .scope_boxed()
+            })
+            .await
+            .map_err(Error::from)?;
+        audit("ok").await;
         self.store.flush().await?;
         Ok(NewSession {
             token,
@@ -318,44 +312,42 @@ impl App {
         password: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         let stored = match &entry.person.password_hash {
             Some(h) if entry.officer.may_use_password() => h,
-            _ => return Err(ApiError::new(Code::MethodNotAllowed).with_field("method")),
+            _ => return Err(Error::new(Code::MethodNotAllowed).with_field("method")),
         };
         let who = Account::Person(&entry.person.id);
-        self.check_lock(who, now)?;
+        self.check_lock(who, now).await?;
         if !self.hasher.verify(password, stored).await? {
-            return Err(self.record_password_failure(who, &client.ip, now)?);
+            return Err(self.record_password_failure(who, &client.ip, now).await?);
         }
-        self.clear_failures(who)?;
+        self.clear_failures(who).await?;
         if self.hasher.needs_rehash(stored) {
             let upgraded = Person {
                 password_hash: Some(self.hasher.hash(password).await?),
                 ..entry.person.clone()
             };
             self.store
-                .put(&self.store.trees.persons, &upgraded.id, &upgraded)?;
+                .put(Tree::Persons, &upgraded.id, &upgraded).await?;
         }
         Ok(())
     }
 
-    fn count_ticket_failure(&self, hash: &str) -> Result<(), ApiError> {
+    async fn count_ticket_failure(&self, hash: &str) -> Result<(), Error> {
         self.store
-            .trees
-            .login_tickets
-            .fetch_and_update(hash.as_bytes(), |old| {
-                let mut t: LoginTicket = crate::store::codec::decode(old?).ok()?;
+            .update::<LoginTicket>(Tree::LoginTickets, hash, |old| {
+                let mut t = old?;
                 t.failures += 1;
-                crate::store::codec::encode(&t).ok()
+                Some(t)
             })
-            .map_err(crate::store::StoreError::from)?;
+            .await?;
         Ok(())
     }
 }
 
 /// The audit outcome of a refusal: its code in lower case.
-fn outcome_of(e: &ApiError) -> &'static str {
+fn outcome_of(e: &Error) -> &'static str {
     match e.code {
         Code::BadCredentials => "bad_credentials",
         Code::Locked => "locked",

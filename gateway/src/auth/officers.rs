@@ -1,7 +1,8 @@
 //! Reading officers: who is bound to an enterprise, with the person behind each binding,
 //! and the facts Cedar needs about one officer.
 
-use crate::api::error::ApiError;
+use crate::store::Tree;
+use crate::error::Error;
 use crate::app::App;
 use crate::policy::OfficerFacts;
 use crate::store::keys;
@@ -38,26 +39,26 @@ pub fn facts<'a>(officer: &'a Officer, roles: &'a [&'static str]) -> OfficerFact
 }
 
 impl App {
-    pub fn officer(&self, enterprise: &str, person: &str) -> Result<Option<Officer>, ApiError> {
+    pub async fn officer(&self, enterprise: &str, person: &str) -> Result<Option<Officer>, Error> {
         Ok(self.store.get(
-            &self.store.trees.officers,
+            Tree::Officers,
             keys::officer(enterprise, person),
-        )?)
+        ).await?)
     }
 
-    pub fn person(&self, person: &str) -> Result<Option<Person>, ApiError> {
-        Ok(self.store.get(&self.store.trees.persons, person)?)
+    pub async fn person(&self, person: &str) -> Result<Option<Person>, Error> {
+        Ok(self.store.get(Tree::Persons, person).await?)
     }
 
     /// Every bound officer of `enterprise` with his person record, one entry per person
     /// (a binding already merges all his roles and sources), in a stable order.
-    pub fn bound_officers(&self, enterprise: &str) -> Result<Vec<OfficerEntry>, ApiError> {
+    pub async fn bound_officers(&self, enterprise: &str) -> Result<Vec<OfficerEntry>, Error> {
         let officers: Vec<(_, Officer)> = self
             .store
-            .scan_prefix(&self.store.trees.officers, keys::officers_of(enterprise))?;
+            .scan_prefix(Tree::Officers, keys::officers_of(enterprise)).await?;
         let mut out = Vec::with_capacity(officers.len());
         for (_, officer) in officers.into_iter().filter(|(_, o)| o.is_bound()) {
-            match self.person(&officer.person)? {
+            match self.person(&officer.person).await? {
                 Some(person) => out.push(OfficerEntry { officer, person }),
                 None => tracing::error!(person = %officer.person, "officer without person record"),
             }

@@ -5,7 +5,8 @@
 //! `REALNAME_FAILED` a verification that is unknown, expired, failed, still pending,
 //! already used, or made for another person.
 
-use crate::api::error::{ApiError, Code};
+use crate::store::Tree;
+use crate::error::{Code, Error};
 use crate::app::App;
 use crate::providers::realname::RealnameStatus;
 use crate::store::records::RealnameCheck;
@@ -21,10 +22,10 @@ pub struct StartedCheck {
 impl App {
     fn realname_provider(
         &self,
-    ) -> Result<&dyn crate::providers::realname::RealnameProvider, ApiError> {
+    ) -> Result<&dyn crate::providers::realname::RealnameProvider, Error> {
         self.realname
             .as_deref()
-            .ok_or_else(|| ApiError::new(Code::Unavailable).with_message("实名认证服务未配置"))
+            .ok_or_else(|| Error::new(Code::Unavailable).with_message("实名认证服务未配置"))
     }
 
     pub async fn start_realname(
@@ -32,7 +33,7 @@ impl App {
         name: &str,
         id_number: &str,
         now: i64,
-    ) -> Result<StartedCheck, ApiError> {
+    ) -> Result<StartedCheck, Error> {
         let started = self.realname_provider()?.start(name, id_number).await?;
         let id = crate::crypto::secrets::token();
         let check = RealnameCheck {
@@ -42,7 +43,7 @@ impl App {
             passed: false,
             expires_at: now + LIFETIME,
         };
-        self.store.put(&self.store.trees.realname, &id, &check)?;
+        self.store.put(Tree::Realname, &id, &check).await?;
         self.store.flush().await?;
         Ok(StartedCheck {
             verification_id: id,
@@ -52,12 +53,12 @@ impl App {
     }
 
     /// Asks the provider (until it has decided) and remembers a pass.
-    pub async fn realname_status(&self, id: &str, now: i64) -> Result<RealnameStatus, ApiError> {
+    pub async fn realname_status(&self, id: &str, now: i64) -> Result<RealnameStatus, Error> {
         let Some(mut check) = self
             .store
-            .get::<RealnameCheck>(&self.store.trees.realname, id)?
+            .get::<RealnameCheck>(Tree::Realname, id).await?
         else {
-            return Err(ApiError::new(Code::NotFound).with_message("实名认证记录不存在或已失效"));
+            return Err(Error::new(Code::NotFound).with_message("实名认证记录不存在或已失效"));
         };
         if check.expires_at <= now {
             return Ok(RealnameStatus::Failed);
@@ -68,7 +69,7 @@ impl App {
         let status = self.realname_provider()?.status(&check.reference).await?;
         if status == RealnameStatus::Passed {
             check.passed = true;
-            self.store.put(&self.store.trees.realname, id, &check)?;
+            self.store.put(Tree::Realname, id, &check).await?;
             self.store.flush().await?;
         }
         Ok(status)
@@ -81,13 +82,13 @@ impl App {
         name: &str,
         id_number: &str,
         now: i64,
-    ) -> Result<(), ApiError> {
-        let failed = || ApiError::new(Code::RealnameFailed).with_field("realname_verification_id");
+    ) -> Result<(), Error> {
+        let failed = || Error::new(Code::RealnameFailed).with_field("realname_verification_id");
         if id.is_empty() || self.realname_status(id, now).await.ok() != Some(RealnameStatus::Passed)
         {
             return Err(failed());
         }
-        let Some(raw) = self.store.trees.realname.get(id.as_bytes())? else {
+        let Some(raw) = self.store.get_raw(Tree::Realname, id.as_bytes()).await? else {
             return Err(failed());
         };
         let check: RealnameCheck = crate::store::codec::decode(&raw)?;
@@ -95,11 +96,13 @@ impl App {
             return Err(failed().with_message("实名认证信息与填写的姓名、身份证号不一致"));
         }
         // Single use: only the caller that removes it may rely on it.
-        self.store
-            .trees
-            .realname
-            .compare_and_swap(id.as_bytes(), Some(raw), None::<Vec<u8>>)?
-            .map_err(|_| failed())?;
+        if !self
+            .store
+            .compare_and_swap(Tree::Realname, id, Some(&raw), None)
+            .await?
+        {
+            return Err(failed());
+        }
         Ok(())
     }
 }

@@ -5,9 +5,10 @@
 //! or finance officer who received the code), and only then may the password be reset.
 //! A reset clears the account's lockout and ends the sessions the old password opened.
 
+use crate::store::Tree;
 use super::login::Client;
 use super::throttle::Account;
-use crate::api::error::{ApiError, Code};
+use crate::error::{Code, Error};
 use crate::app::App;
 use crate::audit::Event;
 use crate::providers::sms::Purpose;
@@ -23,8 +24,8 @@ pub struct Recipient {
     pub phone: String,
 }
 
-fn invalid_ticket() -> ApiError {
-    ApiError::new(Code::TicketInvalid)
+fn invalid_ticket() -> Error {
+    Error::new(Code::TicketInvalid)
 }
 
 impl App {
@@ -37,7 +38,7 @@ impl App {
         realname_id: &str,
         person: &Person,
         now: i64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         self.verify_sms_code(Purpose::Recovery, scope, sms_code, now)
             .await?;
         self.consume_realname(realname_id, &person.name, &person.id_number, now)
@@ -45,9 +46,9 @@ impl App {
     }
 
     /// A new password that passes the policy, hashed.
-    async fn new_password_hash(&self, new_password: &str) -> Result<String, ApiError> {
+    async fn new_password_hash(&self, new_password: &str) -> Result<String, Error> {
         crate::identity::check_new_password(new_password)
-            .map_err(|r| ApiError::invalid("new_password", r.message_zh()))?;
+            .map_err(|r| Error::invalid("new_password", r.message_zh()))?;
         Ok(self.hasher.hash(new_password).await?)
     }
 
@@ -57,14 +58,13 @@ impl App {
         phone: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(String, u64), ApiError> {
+    ) -> Result<(String, u64), Error> {
         let person_id = self
             .store
-            .trees
-            .persons_by_phone
-            .get(phone.as_bytes())?
+            .get_raw(Tree::PersonsByPhone, phone)
+            .await?
             .ok_or_else(|| {
-                ApiError::new(Code::NotFound)
+                Error::new(Code::NotFound)
                     .with_message("该手机号未注册")
                     .with_field("phone")
             })?;
@@ -82,13 +82,13 @@ impl App {
                 verified: false,
             },
             now,
-        )?;
+        ).await?;
         self.audit.record(
             now,
             Event::new("recovery.person_start", "ok")
                 .person(&person_id)
                 .client(&client.ip),
-        );
+        ).await;
         self.store.flush().await?;
         Ok((ticket, resend))
     }
@@ -101,8 +101,8 @@ impl App {
         realname_id: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(), ApiError> {
-        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
+    ) -> Result<(), Error> {
+        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now).await?;
         let Flow::PersonRecovery {
             person,
             verified: false,
@@ -110,7 +110,7 @@ impl App {
         else {
             return Err(invalid_ticket());
         };
-        let p: Person = self.person(&person)?.ok_or_else(invalid_ticket)?;
+        let p: Person = self.person(&person).await?.ok_or_else(invalid_ticket)?;
         self.prove(&hash, sms_code, realname_id, &p, now).await?;
         self.save_flow(
             &hash,
@@ -120,7 +120,7 @@ impl App {
                 verified: true,
             },
             now,
-        )?;
+        ).await?;
         self.store.flush().await?;
         Ok(())
     }
@@ -132,8 +132,8 @@ impl App {
         new_password: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(), ApiError> {
-        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
+    ) -> Result<(), Error> {
+        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now).await?;
         let Flow::PersonRecovery {
             person,
             verified: true,
@@ -142,30 +142,22 @@ impl App {
             return Err(invalid_ticket());
         };
         let password_hash = self.new_password_hash(new_password).await?;
-        let mut p: Person = self.person(&person)?.ok_or_else(invalid_ticket)?;
+        let mut p: Person = self.person(&person).await?.ok_or_else(invalid_ticket)?;
         // The ticket goes first, so a replay cannot reset twice.
-        if self
-            .store
-            .trees
-            .flow_tickets
-            .remove(hash.as_bytes())?
-            .is_none()
-        {
+        if self.store.remove(Tree::FlowTickets, &hash).await?.is_none() {
             return Err(invalid_ticket());
         }
         p.password_hash = Some(password_hash);
-        self.store.put(&self.store.trees.persons, &person, &p)?;
-        self.clear_failures(Account::Person(&person))?;
+        self.store.put(Tree::Persons, &person, &p).await?;
+        self.clear_failures(Account::Person(&person)).await?;
         let mut ended = 0;
-        for item in self
+        for (k, _) in self
             .store
-            .trees
-            .officers_by_person
-            .scan_prefix(keys::officers_of(&person))
+            .scan_prefix_raw(Tree::OfficersByPerson, keys::officers_of(&person))
+            .await?
         {
-            let (k, _) = item?;
             if let Some(enterprise) = keys::parts(&k).get(1) {
-                ended += self.end_sessions(enterprise, Some(&person))?;
+                ended += self.end_sessions(enterprise, Some(&person)).await?;
             }
         }
         self.audit.record(
@@ -174,7 +166,7 @@ impl App {
                 .person(&person)
                 .client(&client.ip)
                 .detail(format!("{ended} session(s) ended")),
-        );
+        ).await;
         self.store.flush().await?;
         Ok(())
     }
@@ -185,15 +177,15 @@ impl App {
         account: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(String, Enterprise, Vec<Recipient>), ApiError> {
-        let enterprise = self.enterprise_by_account(account)?.ok_or_else(|| {
-            ApiError::new(Code::NotFound)
+    ) -> Result<(String, Enterprise, Vec<Recipient>), Error> {
+        let enterprise = self.enterprise_by_account(account).await?.ok_or_else(|| {
+            Error::new(Code::NotFound)
                 .with_message("该企业未在核心征管系统登记")
                 .with_field("account")
         })?;
         let mut recipients = Vec::new();
         let mut ids = BTreeMap::new();
-        for entry in self.bound_officers(&enterprise.key)? {
+        for entry in self.bound_officers(&enterprise.key).await? {
             let Some(role) = entry
                 .officer
                 .registry_roles
@@ -225,13 +217,13 @@ impl App {
             },
             &client.fingerprint,
             now,
-        )?;
+        ).await?;
         self.audit.record(
             now,
             Event::new("recovery.enterprise_start", "ok")
                 .enterprise(&enterprise.key)
                 .client(&client.ip),
-        );
+        ).await;
         self.store.flush().await?;
         Ok((ticket, enterprise, recipients))
     }
@@ -243,8 +235,8 @@ impl App {
         recipient_id: &str,
         client: &Client,
         now: i64,
-    ) -> Result<u64, ApiError> {
-        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
+    ) -> Result<u64, Error> {
+        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now).await?;
         let Flow::EnterpriseRecovery {
             enterprise,
             recipients,
@@ -256,13 +248,13 @@ impl App {
         };
         let person = recipients
             .get(recipient_id)
-            .ok_or_else(|| ApiError::invalid("recipient_id", "请选择法定代表人或财务负责人"))?
+            .ok_or_else(|| Error::invalid("recipient_id", "请选择法定代表人或财务负责人"))?
             .clone();
         let officer = self
-            .officer(&enterprise, &person)?
+            .officer(&enterprise, &person).await?
             .filter(|o| o.is_bound())
             .ok_or_else(invalid_ticket)?;
-        let p = self.person(&person)?.ok_or_else(invalid_ticket)?;
+        let p = self.person(&person).await?.ok_or_else(invalid_ticket)?;
         let phone = officer.registry_phone.unwrap_or(p.phone);
         let resend = self
             .send_sms_code(Purpose::Recovery, &format!("{hash}/{person}"), &phone, now)
@@ -277,7 +269,7 @@ impl App {
                 verified: false,
             },
             now,
-        )?;
+        ).await?;
         self.store.flush().await?;
         Ok(resend)
     }
@@ -290,8 +282,8 @@ impl App {
         realname_id: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(), ApiError> {
-        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
+    ) -> Result<(), Error> {
+        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now).await?;
         let Flow::EnterpriseRecovery {
             enterprise,
             recipients,
@@ -301,7 +293,7 @@ impl App {
         else {
             return Err(invalid_ticket());
         };
-        let p = self.person(&person)?.ok_or_else(invalid_ticket)?;
+        let p = self.person(&person).await?.ok_or_else(invalid_ticket)?;
         self.prove(&format!("{hash}/{person}"), sms_code, realname_id, &p, now)
             .await?;
         self.save_flow(
@@ -314,7 +306,7 @@ impl App {
                 verified: true,
             },
             now,
-        )?;
+        ).await?;
         self.store.flush().await?;
         Ok(())
     }
@@ -327,8 +319,8 @@ impl App {
         new_password: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(), ApiError> {
-        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
+    ) -> Result<(), Error> {
+        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now).await?;
         let Flow::EnterpriseRecovery {
             enterprise,
             chosen: Some(person),
@@ -341,23 +333,17 @@ impl App {
         let password_hash = self.new_password_hash(new_password).await?;
         let mut e: Enterprise = self
             .store
-            .get(&self.store.trees.enterprises, &enterprise)?
+            .get(Tree::Enterprises, &enterprise).await?
             .ok_or_else(invalid_ticket)?;
-        if self
-            .store
-            .trees
-            .flow_tickets
-            .remove(hash.as_bytes())?
-            .is_none()
-        {
+        if self.store.remove(Tree::FlowTickets, &hash).await?.is_none() {
             return Err(invalid_ticket());
         }
         e.password_hash = password_hash;
         e.password_epoch += 1;
         self.store
-            .put(&self.store.trees.enterprises, &enterprise, &e)?;
-        self.clear_failures(Account::Enterprise(&enterprise))?;
-        let ended = self.end_sessions(&enterprise, None)?;
+            .put(Tree::Enterprises, &enterprise, &e).await?;
+        self.clear_failures(Account::Enterprise(&enterprise)).await?;
+        let ended = self.end_sessions(&enterprise, None).await?;
         self.audit.record(
             now,
             Event::new("recovery.enterprise_reset", "ok")
@@ -365,7 +351,7 @@ impl App {
                 .person(&person)
                 .client(&client.ip)
                 .detail(format!("{ended} session(s) ended")),
-        );
+        ).await;
         self.store.flush().await?;
         Ok(())
     }

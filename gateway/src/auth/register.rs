@@ -6,16 +6,17 @@
 //! ticket bound to the client. Persons and bindings are written in one transaction
 //! that re-checks uniqueness, so two identical registrations create one person.
 
+use crate::store::Tree;
 use super::login::Client;
 use super::officers::OfficerEntry;
-use crate::api::error::{ApiError, Code};
+use crate::error::{Code, Error};
 use crate::app::App;
 use crate::audit::Event;
 use crate::identity::{IdNumber, PersonName, Phone};
 use crate::providers::sms::Purpose;
 use crate::store::records::{Enterprise, Flow, Officer, Person, Role};
-use crate::store::{keys, tx_get, tx_put};
-use sled::transaction::ConflictableTransactionError as Tx;
+use crate::store::{keys, TxError};
+use scoped_futures::ScopedFutureExt;
 
 /// The checked fields of a registration form.
 pub struct PersonForm {
@@ -33,30 +34,20 @@ pub struct Authorizer {
     pub entry: OfficerEntry,
 }
 
-fn already() -> ApiError {
-    ApiError::new(Code::AlreadyRegistered)
+fn already() -> Error {
+    Error::new(Code::AlreadyRegistered)
 }
 
 impl App {
     /// A registered person by phone or ID number, if any.
-    fn registered_conflict(&self, phone: &str, id_number: &str) -> Result<bool, ApiError> {
-        if self
-            .store
-            .trees
-            .persons_by_phone
-            .contains_key(phone.as_bytes())?
-        {
+    async fn registered_conflict(&self, phone: &str, id_number: &str) -> Result<bool, Error> {
+        if self.store.contains(Tree::PersonsByPhone, phone).await? {
             return Ok(true);
         }
-        let Some(id) = self
-            .store
-            .trees
-            .persons_by_id_number
-            .get(id_number.as_bytes())?
-        else {
+        let Some(id) = self.store.get_raw(Tree::PersonsByIdNumber, id_number).await? else {
             return Ok(false);
         };
-        let person: Option<Person> = self.store.get(&self.store.trees.persons, id)?;
+        let person: Option<Person> = self.store.get(Tree::Persons, id).await?;
         Ok(person.is_some_and(|p| p.registered_at.is_some()))
     }
 
@@ -69,48 +60,44 @@ impl App {
         realname_id: &str,
         client: &Client,
         now: i64,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, Error> {
         let (phone, id_number, name) = (
             form.phone.as_str(),
             form.id_number.as_str(),
             form.name.as_str(),
         );
-        if !self
-            .store
-            .trees
-            .tax_authorities
-            .contains_key(tax_authority.as_bytes())?
-        {
-            return Err(ApiError::invalid("tax_authority", "请选择所属税务机关"));
+        if !self.store.contains(Tree::TaxAuthorities, tax_authority).await? {
+            return Err(Error::invalid("tax_authority", "请选择所属税务机关"));
         }
         self.verify_sms_code(Purpose::Register, phone, sms_code, now)
             .await?;
-        if self.registered_conflict(phone, id_number)? {
+        if self.registered_conflict(phone, id_number).await? {
             self.audit.record(
                 now,
                 Event::new("register.person", "already_registered").client(&client.ip),
-            );
+            ).await;
             return Err(already());
         }
         self.consume_realname(realname_id, name, id_number, now)
             .await?;
         let password_hash = self.hasher.hash(&form.password).await?;
         let new_id = crate::crypto::secrets::short_id();
-        let t = &self.store.trees;
+        let (new_id, password_hash) = (&new_id, &password_hash);
         let person_id = self
             .store
-            .transaction(
-                &[&t.persons, &t.persons_by_id_number, &t.persons_by_phone],
-                |tx| {
-                    if tx[2].get(phone.as_bytes())?.is_some() {
-                        return Err(Tx::Abort(already()));
+            .transaction(|tx| {
+                async move {
+                    if tx.get_raw(Tree::PersonsByPhone, phone).await?.is_some() {
+                        return Err(TxError::Abort(already()));
                     }
-                    let existing = match tx[1].get(id_number.as_bytes())? {
-                        Some(id) => tx_get::<Person, ApiError>(&tx[0], &id)?,
+                    let existing = match tx.get_raw(Tree::PersonsByIdNumber, id_number).await? {
+                        Some(id) => tx.get::<Person>(Tree::Persons, &id).await?,
                         None => None,
                     };
                     let person = match existing {
-                        Some(p) if p.registered_at.is_some() => return Err(Tx::Abort(already())),
+                        Some(p) if p.registered_at.is_some() => {
+                            return Err(TxError::Abort(already()))
+                        }
                         // Known from the registry only: he now registers himself.
                         Some(p) => Person {
                             phone: phone.to_string(),
@@ -132,19 +119,23 @@ impl App {
                             tax_authority: Some(tax_authority.to_string()),
                         },
                     };
-                    tx_put(&tx[0], &person.id, &person)?;
-                    tx[1].insert(id_number.as_bytes(), person.id.as_bytes())?;
-                    tx[2].insert(phone.as_bytes(), person.id.as_bytes())?;
+                    tx.put(Tree::Persons, &person.id, &person).await?;
+                    tx.put_raw(Tree::PersonsByIdNumber, id_number, person.id.as_bytes())
+                        .await?;
+                    tx.put_raw(Tree::PersonsByPhone, phone, person.id.as_bytes())
+                        .await?;
                     Ok(person.id)
-                },
-            )
-            .map_err(ApiError::from)?;
+                }
+                .scope_boxed()
+            })
+            .await
+            .map_err(Error::from)?;
         self.audit.record(
             now,
             Event::new("register.person", "ok")
                 .person(&person_id)
                 .client(&client.ip),
-        );
+        ).await;
         self.store.flush().await?;
         Ok(person_id)
     }
@@ -158,7 +149,7 @@ impl App {
         realname_id: &str,
         client: &Client,
         now: i64,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, Error> {
         let (phone, id_number, name) = (
             form.phone.as_str(),
             form.id_number.as_str(),
@@ -168,14 +159,13 @@ impl App {
             .await?;
         let existing: Option<Person> = match self
             .store
-            .trees
-            .persons_by_id_number
-            .get(id_number.as_bytes())?
+            .get_raw(Tree::PersonsByIdNumber, id_number)
+            .await?
         {
-            Some(id) => self.store.get(&self.store.trees.persons, id)?,
+            Some(id) => self.store.get(Tree::Persons, id).await?,
             None => None,
         };
-        if let Some(owner) = self.store.trees.persons_by_phone.get(phone.as_bytes())? {
+        if let Some(owner) = self.store.get_raw(Tree::PersonsByPhone, phone.as_bytes()).await? {
             if existing.as_ref().map(|p| p.id.as_bytes()) != Some(owner.as_ref()) {
                 return Err(already().with_message("该手机号已被其他用户注册"));
             }
@@ -184,13 +174,13 @@ impl App {
             // SPEC RG2: his password is his across enterprises; it must match.
             Some(hash) => {
                 if !self.hasher.verify(&form.password, &hash).await? {
-                    return Err(ApiError::new(Code::PasswordMismatch).with_field("password"));
+                    return Err(Error::new(Code::PasswordMismatch).with_field("password"));
                 }
                 hash
             }
             None => {
                 crate::identity::check_new_password(&form.password)
-                    .map_err(|r| ApiError::invalid("password", r.message_zh()))?;
+                    .map_err(|r| Error::invalid("password", r.message_zh()))?;
                 self.hasher.hash(&form.password).await?
             }
         };
@@ -205,25 +195,25 @@ impl App {
             },
             &client.fingerprint,
             now,
-        )?;
+        ).await?;
         self.audit.record(
             now,
             Event::new("register.enterprise_user_start", "ok").client(&client.ip),
-        );
+        ).await;
         self.store.flush().await?;
         Ok(ticket)
     }
 
-    fn enterprise_user_flow(
+    async fn enterprise_user_flow(
         &self,
         ticket: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(String, Flow), ApiError> {
-        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now)?;
+    ) -> Result<(String, Flow), Error> {
+        let (hash, flow) = self.load_flow(ticket, &client.fingerprint, now).await?;
         match flow {
             Flow::EnterpriseUser { .. } => Ok((hash, flow)),
-            _ => Err(ApiError::new(Code::TicketInvalid)),
+            _ => Err(Error::new(Code::TicketInvalid)),
         }
     }
 
@@ -235,21 +225,21 @@ impl App {
 
     /// RG2: the enterprise (must be in the registry) and who may approve: its legal rep
     /// and finance officer, with ids valid for this ticket only.
-    pub fn authorizers(
+    pub async fn authorizers(
         &self,
         ticket: &str,
         uscc: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(Enterprise, Vec<Authorizer>), ApiError> {
-        let (hash, _) = self.enterprise_user_flow(ticket, client, now)?;
-        let enterprise = self.enterprise_by_account(uscc)?.ok_or_else(|| {
-            ApiError::new(Code::NotFound)
+    ) -> Result<(Enterprise, Vec<Authorizer>), Error> {
+        let (hash, _) = self.enterprise_user_flow(ticket, client, now).await?;
+        let enterprise = self.enterprise_by_account(uscc).await?.ok_or_else(|| {
+            Error::new(Code::NotFound)
                 .with_message("该企业未在核心征管系统登记")
                 .with_field("uscc")
         })?;
         let mut out = Vec::new();
-        for entry in self.bound_officers(&enterprise.key)? {
+        for entry in self.bound_officers(&enterprise.key).await? {
             let admin_roles: Vec<Role> = entry
                 .officer
                 .registry_roles
@@ -269,22 +259,22 @@ impl App {
         Ok((enterprise, out))
     }
 
-    fn authorizer(
+    async fn authorizer(
         &self,
         ticket: &str,
         uscc: &str,
         authorizer_id: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(String, Flow, Enterprise, OfficerEntry), ApiError> {
-        let (enterprise, list) = self.authorizers(ticket, uscc, client, now)?;
-        let (hash, flow) = self.enterprise_user_flow(ticket, client, now)?;
+    ) -> Result<(String, Flow, Enterprise, OfficerEntry), Error> {
+        let (enterprise, list) = self.authorizers(ticket, uscc, client, now).await?;
+        let (hash, flow) = self.enterprise_user_flow(ticket, client, now).await?;
         let entry = list
             .into_iter()
             .find(|a| crate::crypto::secrets::ct_eq(a.id.as_bytes(), authorizer_id.as_bytes()))
             .map(|a| a.entry)
             .ok_or_else(|| {
-                ApiError::invalid("authorizer_id", "请选择该企业的法定代表人或财务负责人")
+                Error::invalid("authorizer_id", "请选择该企业的法定代表人或财务负责人")
             })?;
         Ok((hash, flow, enterprise, entry))
     }
@@ -296,9 +286,9 @@ impl App {
         authorizer_id: &str,
         client: &Client,
         now: i64,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, Error> {
         let (hash, _, enterprise, entry) =
-            self.authorizer(ticket, uscc, authorizer_id, client, now)?;
+            self.authorizer(ticket, uscc, authorizer_id, client, now).await?;
         let scope = format!("{hash}/{}/{}", enterprise.key, entry.person.id);
         // The authorizer's phone registered in the core tax system.
         let phone = entry
@@ -320,9 +310,9 @@ impl App {
         sms_code: &str,
         client: &Client,
         now: i64,
-    ) -> Result<(Enterprise, Officer), ApiError> {
+    ) -> Result<(Enterprise, Officer), Error> {
         let (hash, flow, enterprise, authorizer) =
-            self.authorizer(ticket, uscc, authorizer_id, client, now)?;
+            self.authorizer(ticket, uscc, authorizer_id, client, now).await?;
         let Flow::EnterpriseUser {
             name,
             id_number,
@@ -330,31 +320,25 @@ impl App {
             password_hash,
         } = flow
         else {
-            return Err(ApiError::new(Code::TicketInvalid));
+            return Err(Error::new(Code::TicketInvalid));
         };
         let scope = format!("{hash}/{}/{}", enterprise.key, authorizer.person.id);
         self.verify_sms_code(Purpose::Authorize, &scope, sms_code, now)
             .await?;
         let new_id = crate::crypto::secrets::short_id();
         let ek = enterprise.key.clone();
-        let t = &self.store.trees;
+        let (hash, new_id, ek) = (&hash, &new_id, &ek);
+        let (name, id_number, phone, password_hash) = (&name, &id_number, &phone, &password_hash);
         let officer = self
             .store
-            .transaction(
-                &[
-                    &t.flow_tickets,
-                    &t.persons,
-                    &t.persons_by_id_number,
-                    &t.persons_by_phone,
-                    &t.officers,
-                    &t.officers_by_person,
-                ],
-                |tx| {
-                    if tx[0].remove(hash.as_bytes())?.is_none() {
-                        return Err(Tx::Abort(ApiError::new(Code::TicketInvalid)));
+            .transaction(|tx| {
+                async move {
+                    if tx.get_raw(Tree::FlowTickets, hash).await?.is_none() {
+                        return Err(TxError::Abort(Error::new(Code::TicketInvalid)));
                     }
-                    let existing = match tx[2].get(id_number.as_bytes())? {
-                        Some(id) => tx_get::<Person, ApiError>(&tx[1], &id)?,
+                    tx.remove(Tree::FlowTickets, hash).await?;
+                    let existing = match tx.get_raw(Tree::PersonsByIdNumber, id_number).await? {
+                        Some(id) => tx.get::<Person>(Tree::Persons, &id).await?,
                         None => None,
                     };
                     let person = match existing {
@@ -386,24 +370,35 @@ impl App {
                             tax_authority: None,
                         },
                     };
-                    tx_put(&tx[1], &person.id, &person)?;
-                    tx[2].insert(id_number.as_bytes(), person.id.as_bytes())?;
-                    if tx[3].get(person.phone.as_bytes())?.is_none() {
-                        tx[3].insert(person.phone.as_bytes(), person.id.as_bytes())?;
+                    tx.put(Tree::Persons, &person.id, &person).await?;
+                    tx.put_raw(Tree::PersonsByIdNumber, id_number, person.id.as_bytes())
+                        .await?;
+                    if tx.get_raw(Tree::PersonsByPhone, &person.phone).await?.is_none() {
+                        tx.put_raw(Tree::PersonsByPhone, &person.phone, person.id.as_bytes())
+                            .await?;
                     }
-                    let key = keys::officer(&ek, &person.id);
-                    let mut officer = tx_get::<Officer, ApiError>(&tx[4], &key)?
-                        .unwrap_or_else(|| Officer::new(&ek, &person.id));
+                    let key = keys::officer(ek, &person.id);
+                    let mut officer = tx
+                        .get::<Officer>(Tree::Officers, &key)
+                        .await?
+                        .unwrap_or_else(|| Officer::new(ek, &person.id));
                     if officer.unbound_at.take().is_some() {
                         officer.grants = None;
                     }
                     officer.self_registered = true;
-                    tx_put(&tx[4], &key, &officer)?;
-                    tx[5].insert(keys::officer_by_person(&person.id, &ek), &[] as &[u8])?;
+                    tx.put(Tree::Officers, &key, &officer).await?;
+                    tx.put_raw(
+                        Tree::OfficersByPerson,
+                        keys::officer_by_person(&person.id, ek),
+                        &[],
+                    )
+                    .await?;
                     Ok(officer)
-                },
-            )
-            .map_err(ApiError::from)?;
+                }
+                .scope_boxed()
+            })
+            .await
+            .map_err(Error::from)?;
         self.sessions
             .officer_changed(&officer.enterprise, &officer.person);
         self.audit.record(
@@ -413,7 +408,7 @@ impl App {
                 .person(&officer.person)
                 .client(&client.ip)
                 .detail(format!("approved by {}", authorizer.person.id)),
-        );
+        ).await;
         self.store.flush().await?;
         Ok((enterprise, officer))
     }

@@ -8,10 +8,10 @@
 //! is exact to a minute and a proxied request normally costs no store write.
 
 use super::session_cache::LiveSession;
-use crate::api::error::ApiError;
 use crate::app::App;
+use crate::error::Error;
 use crate::store::records::{Officer, Session};
-use crate::store::{codec, keys, StoreError};
+use crate::store::{keys, Tree};
 use std::sync::Arc;
 
 pub const COOKIE: &str = "taxgate_session";
@@ -73,18 +73,18 @@ impl App {
         )
     }
 
-    pub fn resolve_session(
+    pub async fn resolve_session(
         &self,
         token: &str,
         now: i64,
-    ) -> Result<Option<SessionContext>, ApiError> {
+    ) -> Result<Option<SessionContext>, Error> {
         if token.is_empty() || token.len() > 64 {
             return Ok(None);
         }
         let token_hash = self.session_token_hash(token);
         let live = match self.sessions.get(&token_hash) {
             Some(live) => live,
-            None => match self.load_session(&token_hash)? {
+            None => match self.load_session(&token_hash).await? {
                 Some(live) => live,
                 None => return Ok(None),
             },
@@ -94,11 +94,11 @@ impl App {
         let idle = now - session.last_seen > limits.session_idle.as_secs() as i64;
         let old = now - session.created_at > limits.session_absolute.as_secs() as i64;
         if idle || old || !live.officer.is_bound() {
-            self.end_session(&token_hash, session)?;
+            self.end_session(&token_hash, session).await?;
             return Ok(None);
         }
         let live = if now - session.last_seen >= TOUCH_EVERY {
-            match self.touch_session(&token_hash, &live, now)? {
+            match self.touch_session(&token_hash, &live, now).await? {
                 Some(touched) => touched,
                 None => return Ok(None),
             }
@@ -109,23 +109,23 @@ impl App {
     }
 
     /// Reads a session and its officer from the store (a cache miss) and caches them.
-    fn load_session(&self, token_hash: &str) -> Result<Option<Arc<LiveSession>>, ApiError> {
+    async fn load_session(&self, token_hash: &str) -> Result<Option<Arc<LiveSession>>, Error> {
         let session_stamp = self.sessions.session_stamp(token_hash);
         let Some(session) = self
             .store
-            .get::<Session>(&self.store.trees.sessions, token_hash)?
+            .get::<Session>(Tree::Sessions, token_hash).await?
         else {
             return Ok(None);
         };
         let stamp =
             self.sessions
                 .officer_stamp(session_stamp, &session.enterprise, &session.person);
-        match self.officer(&session.enterprise, &session.person)? {
+        match self.officer(&session.enterprise, &session.person).await? {
             Some(officer) => Ok(Some(
                 self.sessions.insert(token_hash, session, officer, stamp),
             )),
             None => {
-                self.end_session(token_hash, &session)?;
+                self.end_session(token_hash, &session).await?;
                 Ok(None)
             }
         }
@@ -133,40 +133,40 @@ impl App {
 
     /// Writes `last_seen = now`, unless the session was removed meanwhile (`None`): an
     /// atomic update, so a request racing a logout cannot bring the session back.
-    fn touch_session(
+    async fn touch_session(
         &self,
         token_hash: &str,
         live: &LiveSession,
         now: i64,
-    ) -> Result<Option<Arc<LiveSession>>, ApiError> {
-        let mut touched = None;
-        self.store
-            .trees
-            .sessions
-            .update_and_fetch(token_hash, |current| {
-                let mut s: Session = codec::decode(current?).ok()?;
+    ) -> Result<Option<Arc<LiveSession>>, Error> {
+        let touched = self
+            .store
+            .update::<Session>(Tree::Sessions, token_hash, |current| {
+                let mut s = current?;
                 s.last_seen = s.last_seen.max(now);
-                let bytes = codec::encode(&s).ok()?;
-                touched = Some(s);
-                Some(bytes)
+                Some(s)
             })
-            .map_err(StoreError::from)?;
+            .await?;
         Ok(touched.map(|s| self.sessions.replace_session(token_hash, live, s)))
     }
 
-    pub fn end_session(&self, token_hash: &str, session: &Session) -> Result<(), ApiError> {
-        self.store.remove(&self.store.trees.sessions, token_hash)?;
+    pub async fn end_session(&self, token_hash: &str, session: &Session) -> Result<(), Error> {
+        self.store.remove(Tree::Sessions, token_hash).await?;
         self.store.remove(
-            &self.store.trees.sessions_by_officer,
+            Tree::SessionsByOfficer,
             keys::session_of_officer(&session.enterprise, &session.person, token_hash),
-        )?;
+        ).await?;
         self.sessions.session_ended(token_hash);
         Ok(())
     }
 
     /// Ends every session of one officer, or of every officer of an enterprise when
     /// `person` is `None`. Returns how many ended. The caller flushes.
-    pub fn end_sessions(&self, enterprise: &str, person: Option<&str>) -> Result<usize, ApiError> {
+    pub async fn end_sessions(
+        &self,
+        enterprise: &str,
+        person: Option<&str>,
+    ) -> Result<usize, Error> {
         let prefix = match person {
             Some(p) => {
                 let mut k = keys::officer(enterprise, p);
@@ -175,33 +175,32 @@ impl App {
             }
             None => keys::officers_of(enterprise),
         };
-        let mut n = 0;
-        for item in self.store.trees.sessions_by_officer.scan_prefix(&prefix) {
-            let (k, _) = item.map_err(StoreError::from)?;
-            if let Some(hash) = keys::parts(&k).get(2) {
-                self.store.remove(&self.store.trees.sessions, hash)?;
+        let index = self
+            .store
+            .scan_prefix_raw(Tree::SessionsByOfficer, &prefix)
+            .await?;
+        for (k, _) in &index {
+            if let Some(hash) = keys::parts(k).get(2) {
+                self.store.remove(Tree::Sessions, hash).await?;
                 self.sessions.session_ended(hash);
             }
-            self.store
-                .remove(&self.store.trees.sessions_by_officer, &k)?;
-            n += 1;
+            self.store.remove(Tree::SessionsByOfficer, k).await?;
         }
-        Ok(n)
+        Ok(index.len())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::app::{test_app, App};
-    use crate::store::keys;
+    use crate::store::{keys, Tree};
     use crate::store::records::{Officer, Session};
 
-    fn open_session(app: &App, token: &str, now: i64) -> String {
-        let t = &app.store.trees;
-        let mut officer = Officer::new("E", "P");
+    async fn open_session(app: &App, token: &str, now: i64) -> String {
+                let mut officer = Officer::new("E", "P");
         officer.added = true;
         app.store
-            .put(&t.officers, keys::officer("E", "P"), &officer)
+            .put(Tree::Officers, keys::officer("E", "P"), &officer).await
             .unwrap();
         let hash = app.session_token_hash(token);
         let session = Session {
@@ -212,67 +211,63 @@ mod tests {
             csrf_token: "c".into(),
             client_ip: "127.0.0.1".into(),
         };
-        app.store.put(&t.sessions, &hash, &session).unwrap();
+        app.store.put(Tree::Sessions, &hash, &session).await.unwrap();
         hash
     }
 
-    #[test]
-    fn a_cached_session_follows_its_officer_and_its_end() {
+    #[tokio::test]
+    async fn a_cached_session_follows_its_officer_and_its_end() {
         let dir = tempfile::tempdir().unwrap();
         let app = test_app(dir.path());
-        let hash = open_session(&app, "tok", 1_000);
-        assert!(app.resolve_session("tok", 1_001).unwrap().is_some());
+        let hash = open_session(&app, "tok", 1_000).await;
+        assert!(app.resolve_session("tok", 1_001).await.unwrap().is_some());
         assert_eq!(app.sessions.len(), 1, "cached after the first request");
 
         // An officer write with its notification: the next request sees it.
-        let t = &app.store.trees;
-        let mut o: Officer = app
+                let mut o: Officer = app
             .store
-            .get(&t.officers, keys::officer("E", "P"))
+            .get(Tree::Officers, keys::officer("E", "P")).await
             .unwrap()
             .unwrap();
         o.unbound_at = Some(1_002);
         app.store
-            .put(&t.officers, keys::officer("E", "P"), &o)
+            .put(Tree::Officers, keys::officer("E", "P"), &o).await
             .unwrap();
         app.sessions.officer_changed("E", "P");
-        assert!(app.resolve_session("tok", 1_003).unwrap().is_none());
-        assert!(app.store.trees.sessions.get(&hash).unwrap().is_none());
+        assert!(app.resolve_session("tok", 1_003).await.unwrap().is_none());
+        assert!(app.store.get_raw(Tree::Sessions, &hash).await.unwrap().is_none());
     }
 
-    #[test]
-    fn a_touch_never_brings_back_a_session_removed_meanwhile() {
+    #[tokio::test]
+    async fn a_touch_never_brings_back_a_session_removed_meanwhile() {
         let dir = tempfile::tempdir().unwrap();
         let app = test_app(dir.path());
-        let hash = open_session(&app, "tok", 1_000);
-        assert!(app.resolve_session("tok", 1_001).unwrap().is_some());
+        let hash = open_session(&app, "tok", 1_000).await;
+        assert!(app.resolve_session("tok", 1_001).await.unwrap().is_some());
         // Removed behind the cache's back (a logout racing this request), then a request
         // late enough to write `last_seen`.
-        app.store.trees.sessions.remove(&hash).unwrap();
-        assert!(app.resolve_session("tok", 1_100).unwrap().is_none());
-        assert!(app.store.trees.sessions.get(&hash).unwrap().is_none());
+        app.store.remove(Tree::Sessions, &hash).await.unwrap();
+        assert!(app.resolve_session("tok", 1_100).await.unwrap().is_none());
+        assert!(app.store.get_raw(Tree::Sessions, &hash).await.unwrap().is_none());
     }
 
-    #[test]
-    fn last_seen_is_written_once_a_minute_and_idle_sessions_end() {
+    #[tokio::test]
+    async fn last_seen_is_written_once_a_minute_and_idle_sessions_end() {
         let dir = tempfile::tempdir().unwrap();
         let app = test_app(dir.path());
-        let hash = open_session(&app, "tok", 1_000);
-        let stored = |app: &App| -> Session {
-            app.store
-                .get(&app.store.trees.sessions, &hash)
-                .unwrap()
-                .unwrap()
+        let hash = open_session(&app, "tok", 1_000).await;
+        let stored = async |app: &App| -> Session {
+            app.store.get(Tree::Sessions, &hash).await.unwrap().unwrap()
         };
-        assert!(app.resolve_session("tok", 1_030).unwrap().is_some());
-        assert_eq!(stored(&app).last_seen, 1_000);
-        let ctx = app.resolve_session("tok", 1_061).unwrap().unwrap();
+        assert!(app.resolve_session("tok", 1_030).await.unwrap().is_some());
+        assert_eq!(stored(&app).await.last_seen, 1_000);
+        let ctx = app.resolve_session("tok", 1_061).await.unwrap().unwrap();
         assert_eq!(
-            (ctx.session().last_seen, stored(&app).last_seen),
+            (ctx.session().last_seen, stored(&app).await.last_seen),
             (1_061, 1_061)
         );
         let idle = app.config.limits.session_idle.as_secs() as i64;
-        assert!(app.resolve_session("tok", 1_062 + idle).unwrap().is_none());
-        assert!(app.store.trees.sessions.get(&hash).unwrap().is_none());
+        assert!(app.resolve_session("tok", 1_062 + idle).await.unwrap().is_none());
+        assert!(app.store.get_raw(Tree::Sessions, &hash).await.unwrap().is_none());
     }
 }

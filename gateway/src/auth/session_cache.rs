@@ -15,13 +15,24 @@
 //!   the store, uncached, until the janitor drops expired and stale entries. Capacity 0
 //!   turns the cache off.
 //!
+//! - with several nodes on one store, other nodes' writes arrive through the store's
+//!   change feed ([`ChangeListener`]) and bump the same generations; entries are then
+//!   used only while the feed is fresh (it caught up less than a second ago). When it is
+//!   not (the store unreachable), every request reads the store: the cache fails
+//!   closed, because the one-second bound on a revocation reaching every node cannot
+//!   be kept without the feed. A feed that may have missed changes resyncs: one global
+//!   generation, part of every stamp, is bumped and all entries dropped.
+//!
 //! Reads take no lock (papaya: lock-free reads, epoch-based reclamation).
 
+use crate::store::changes::ChangeListener;
 use crate::store::keys;
 use crate::store::records::{Officer, Session};
+use crate::store::Tree;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Slots in the generation table: 32 KiB, shared by sessions and officers.
 const SLOTS: usize = 4096;
@@ -40,10 +51,19 @@ pub struct LiveSession {
 /// Where the generations of an entry's two keys were when it was read.
 #[derive(Clone, Copy)]
 pub struct Stamp {
+    epoch: u64,
     session_slot: usize,
     session_gen: u64,
     officer_slot: usize,
     officer_gen: u64,
+}
+
+/// The first half of a [`Stamp`], taken before the session record is read.
+#[derive(Clone, Copy)]
+pub struct SessionStamp {
+    epoch: u64,
+    slot: usize,
+    generation: u64,
 }
 
 pub struct SessionCache {
@@ -51,6 +71,13 @@ pub struct SessionCache {
     generations: Box<[AtomicU64]>,
     hasher: std::collections::hash_map::RandomState,
     capacity: usize,
+    /// Bumped by a resync: every stamp taken before is stale.
+    epoch: AtomicU64,
+    /// Set when other nodes write the store: entries need a fresh feed.
+    shared: AtomicBool,
+    /// Until when (milliseconds after `started`) the feed vouches for entries.
+    fresh_until_ms: AtomicU64,
+    started: Instant,
 }
 
 impl SessionCache {
@@ -60,7 +87,22 @@ impl SessionCache {
             generations: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             hasher: Default::default(),
             capacity,
+            epoch: AtomicU64::new(0),
+            shared: AtomicBool::new(false),
+            fresh_until_ms: AtomicU64::new(0),
+            started: Instant::now(),
         }
+    }
+
+    /// Other nodes write the same store: use entries only while the change feed is fresh.
+    pub fn follow_other_nodes(&self) {
+        self.shared.store(true, Ordering::Release);
+    }
+
+    fn feed_is_fresh(&self) -> bool {
+        !self.shared.load(Ordering::Acquire)
+            || (self.started.elapsed().as_millis() as u64)
+                < self.fresh_until_ms.load(Ordering::Acquire)
     }
 
     fn slot(&self, key: &[u8]) -> usize {
@@ -78,28 +120,37 @@ impl SessionCache {
     /// The current entry for `token_hash`, if there is one and nothing it copies has
     /// changed since it was read.
     pub fn get(&self, token_hash: &str) -> Option<Arc<LiveSession>> {
+        if !self.feed_is_fresh() {
+            return None;
+        }
         let map = self.entries.pin();
         let live = map.get(token_hash)?;
         self.is_current(&live.stamp).then(|| live.clone())
     }
 
     fn is_current(&self, s: &Stamp) -> bool {
-        self.generation(s.session_slot) == s.session_gen
+        self.epoch.load(Ordering::Acquire) == s.epoch
+            && self.generation(s.session_slot) == s.session_gen
             && self.generation(s.officer_slot) == s.officer_gen
     }
 
     /// Call before reading the session record from the store.
-    pub fn session_stamp(&self, token_hash: &str) -> (usize, u64) {
+    pub fn session_stamp(&self, token_hash: &str) -> SessionStamp {
         let slot = self.slot(token_hash.as_bytes());
-        (slot, self.generation(slot))
+        SessionStamp {
+            epoch: self.epoch.load(Ordering::Acquire),
+            slot,
+            generation: self.generation(slot),
+        }
     }
 
     /// Call before reading the officer record from the store; completes the stamp.
-    pub fn officer_stamp(&self, session: (usize, u64), enterprise: &str, person: &str) -> Stamp {
+    pub fn officer_stamp(&self, session: SessionStamp, enterprise: &str, person: &str) -> Stamp {
         let officer_slot = self.slot(&keys::officer(enterprise, person));
         Stamp {
-            session_slot: session.0,
-            session_gen: session.1,
+            epoch: session.epoch,
+            session_slot: session.slot,
+            session_gen: session.generation,
             officer_slot,
             officer_gen: self.generation(officer_slot),
         }
@@ -163,6 +214,29 @@ impl SessionCache {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+impl ChangeListener for SessionCache {
+    fn changed(&self, tree: Tree, key: &[u8]) {
+        match tree {
+            Tree::Sessions => {
+                self.bump(key);
+                self.entries.pin().remove(String::from_utf8_lossy(key).as_ref());
+            }
+            Tree::Officers => self.bump(key),
+            _ => {}
+        }
+    }
+
+    fn resync(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.entries.pin().clear();
+    }
+
+    fn fresh_until(&self, until: Instant) {
+        let ms = until.saturating_duration_since(self.started).as_millis() as u64;
+        self.fresh_until_ms.store(ms, Ordering::Release);
     }
 }
 

@@ -7,11 +7,11 @@
 //! cap (China Standard Time days). A resend replaces the code but keeps its failure
 //! count, so resending is no way around the try limit.
 
-use crate::api::error::{ApiError, Code};
 use crate::app::App;
+use crate::error::{Code, Error};
 use crate::providers::sms::{Purpose, SmsMessage};
-use crate::store::keys;
 use crate::store::records::{SmsCode, SmsQuota};
+use crate::store::{codec, keys, Tree};
 
 impl App {
     /// Sends a fresh code for (`purpose`, `scope`) to `phone`; returns the seconds until
@@ -22,32 +22,40 @@ impl App {
         scope: &str,
         phone: &str,
         now: i64,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, Error> {
         let limits = &self.config.limits;
         let resend = limits.sms_resend.as_secs() as i64;
         let day = crate::clock::cst_day(now);
-        let quota: SmsQuota = self
-            .store
-            .get(&self.store.trees.sms_quota, phone)?
-            .unwrap_or_default();
-        let since_last = now - quota.last_sent;
-        if quota.last_sent != 0 && since_last < resend {
-            return Err(ApiError::new(Code::RateLimited).retry_after((resend - since_last) as u64));
-        }
-        let sent_today = if quota.day == day {
-            quota.sent_today
-        } else {
-            0
+        // The phone's quota is taken atomically before sending, so two nodes (or two
+        // requests) cannot both send inside one resend interval.
+        let mut refusal = None;
+        let mut before = SmsQuota::default();
+        let taken = SmsQuota {
+            last_sent: now,
+            day,
+            sent_today: 0,
         };
-        if sent_today >= limits.sms_daily_per_phone {
-            let tomorrow = (day + 1) * 86_400 - 8 * 3600;
-            return Err(ApiError::new(Code::RateLimited)
-                .with_message("今日短信发送次数已达上限")
-                .retry_after((tomorrow - now) as u64));
+        let reserved = self
+            .store
+            .update::<SmsQuota>(Tree::SmsQuota, phone, |old| {
+                let quota = old.unwrap_or_default();
+                before = quota.clone();
+                refusal = quota_refusal(&quota, now, day, resend, limits.sms_daily_per_phone);
+                if refusal.is_some() {
+                    return Some(quota);
+                }
+                Some(SmsQuota {
+                    sent_today: if quota.day == day { quota.sent_today } else { 0 } + 1,
+                    ..taken.clone()
+                })
+            })
+            .await?;
+        if let Some(e) = refusal {
+            return Err(e);
         }
 
         let key = keys::sms_code(purpose.as_str(), scope);
-        let previous: Option<SmsCode> = self.store.get(&self.store.trees.sms_codes, &key)?;
+        let previous: Option<SmsCode> = self.store.get(Tree::SmsCodes, &key).await?;
         let code = crate::crypto::secrets::six_digits();
         let record = SmsCode {
             phone: phone.to_string(),
@@ -55,23 +63,24 @@ impl App {
             expires_at: now + limits.sms_code.as_secs() as i64,
             failures: previous.map_or(0, |p| p.failures),
         };
-        self.sms
+        let sent = self
+            .sms
             .send(&SmsMessage {
                 phone,
                 code: &code,
                 purpose,
             })
-            .await?;
-        self.store.put(&self.store.trees.sms_codes, &key, &record)?;
-        self.store.put(
-            &self.store.trees.sms_quota,
-            phone,
-            &SmsQuota {
-                last_sent: now,
-                day,
-                sent_today: sent_today + 1,
-            },
-        )?;
+            .await;
+        if let Err(e) = sent {
+            // Nothing was sent: give the quota back unless another send took it since.
+            let reserved = reserved.map(|q| codec::encode(&q)).transpose()?;
+            let before = codec::encode(&before)?;
+            self.store
+                .compare_and_swap(Tree::SmsQuota, phone, reserved.as_deref(), Some(&before))
+                .await?;
+            return Err(e.into());
+        }
+        self.store.put(Tree::SmsCodes, &key, &record).await?;
         self.store.flush().await?;
         Ok(resend as u64)
     }
@@ -84,14 +93,13 @@ impl App {
         scope: &str,
         code: &str,
         now: i64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         let key = keys::sms_code(purpose.as_str(), scope);
-        let invalid = || ApiError::new(Code::SmsCodeInvalid).with_field("sms_code");
-        let tree = &self.store.trees.sms_codes;
-        let Some(raw) = tree.get(&key)? else {
+        let invalid = || Error::new(Code::SmsCodeInvalid).with_field("sms_code");
+        let Some(raw) = self.store.get_raw(Tree::SmsCodes, &key).await? else {
             return Err(invalid());
         };
-        let record: SmsCode = crate::store::codec::decode(&raw)?;
+        let record: SmsCode = codec::decode(&raw)?;
         let max = self.config.limits.sms_max_attempts;
         if record.expires_at <= now || record.failures >= max {
             return Err(invalid());
@@ -102,16 +110,20 @@ impl App {
             .keyed
             .verify(&sms_domain(purpose, scope), code.trim(), &record.code_hash)
         {
-            let swapped = tree.compare_and_swap(&key, Some(raw), None::<Vec<u8>>)?;
+            let swapped = self
+                .store
+                .compare_and_swap(Tree::SmsCodes, &key, Some(&raw), None)
+                .await?;
             self.store.flush().await?;
-            return swapped.map_err(|_| invalid());
+            return if swapped { Ok(()) } else { Err(invalid()) };
         }
         let failed = SmsCode {
             failures: record.failures + 1,
             ..record
         };
-        let _ =
-            tree.compare_and_swap(&key, Some(raw), Some(crate::store::codec::encode(&failed)?))?;
+        self.store
+            .compare_and_swap(Tree::SmsCodes, &key, Some(&raw), Some(&codec::encode(&failed)?))
+            .await?;
         self.store.flush().await?;
         let left = max.saturating_sub(failed.failures);
         Err(if left == 0 {
@@ -120,6 +132,24 @@ impl App {
             invalid().with_message(format!("短信验证码错误，还可尝试{left}次"))
         })
     }
+}
+
+/// Why a code may not be sent to a phone with `quota` now, if it may not.
+fn quota_refusal(quota: &SmsQuota, now: i64, day: i64, resend: i64, daily: u32) -> Option<Error> {
+    let since_last = now - quota.last_sent;
+    if quota.last_sent != 0 && since_last < resend {
+        return Some(Error::new(Code::RateLimited).retry_after((resend - since_last) as u64));
+    }
+    let sent_today = if quota.day == day { quota.sent_today } else { 0 };
+    if sent_today >= daily {
+        let tomorrow = (day + 1) * 86_400 - 8 * 3600;
+        return Some(
+            Error::new(Code::RateLimited)
+                .with_message("今日短信发送次数已达上限")
+                .retry_after((tomorrow - now) as u64),
+        );
+    }
+    None
 }
 
 fn sms_domain(purpose: Purpose, scope: &str) -> String {

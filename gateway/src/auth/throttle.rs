@@ -14,10 +14,10 @@
 //! password only — SMS verification of officers stays open, and 忘记密码 (which proves
 //! possession of the legal rep's or finance officer's phone) clears it at once.
 
-use crate::api::error::{ApiError, Code};
 use crate::app::App;
-use crate::store::keys;
+use crate::error::{Code, Error};
 use crate::store::records::{Lockout, RateWindow};
+use crate::store::{keys, Tree};
 
 /// Classes of unauthenticated endpoints, each with its own window.
 #[derive(Debug, Clone, Copy)]
@@ -57,63 +57,61 @@ impl Account<'_> {
 
 impl App {
     /// Counts one request of `class` from `client_ip`; refuses past the limit.
-    pub fn check_rate(&self, class: RateClass, client_ip: &str, now: i64) -> Result<(), ApiError> {
+    pub async fn check_rate(&self, class: RateClass, client_ip: &str, now: i64) -> Result<(), Error> {
         let limit = self.config.limits.ip_requests_per_minute;
-        let count = self.bump_window(class, client_ip, now, 1)?;
-        let failures = self.window_count(RateClass::Failure, client_ip, now)?;
+        let count = self.bump_window(class, client_ip, now, 1).await?;
+        let failures = self.window_count(RateClass::Failure, client_ip, now).await?;
         if count > limit || failures.saturating_mul(2) > limit {
             return Err(
-                ApiError::new(Code::RateLimited).retry_after((60 - now.rem_euclid(60)) as u64)
+                Error::new(Code::RateLimited).retry_after((60 - now.rem_euclid(60)) as u64)
             );
         }
         Ok(())
     }
 
     /// A failed captcha or password from this address.
-    pub fn count_failure_for_client(&self, client_ip: &str, now: i64) -> Result<(), ApiError> {
-        self.bump_window(RateClass::Failure, client_ip, now, 1)?;
+    pub async fn count_failure_for_client(&self, client_ip: &str, now: i64) -> Result<(), Error> {
+        self.bump_window(RateClass::Failure, client_ip, now, 1).await?;
         Ok(())
     }
 
-    fn window_count(&self, class: RateClass, client_ip: &str, now: i64) -> Result<u32, ApiError> {
+    async fn window_count(&self, class: RateClass, client_ip: &str, now: i64) -> Result<u32, Error> {
         let window = now.div_euclid(60);
         let w: Option<RateWindow> = self.store.get(
-            &self.store.trees.rate,
+            Tree::Rate,
             keys::rate(class.as_str(), client_ip),
-        )?;
+        ).await?;
         Ok(w.filter(|w| w.window == window).map_or(0, |w| w.count))
     }
 
-    fn bump_window(
+    async fn bump_window(
         &self,
         class: RateClass,
         client_ip: &str,
         now: i64,
         by: u32,
-    ) -> Result<u32, ApiError> {
+    ) -> Result<u32, Error> {
         let window = now.div_euclid(60);
-        let key = keys::rate(class.as_str(), client_ip);
-        let mut count = 0;
-        self.store.trees.rate.fetch_and_update(&key, |old| {
-            let mut w: RateWindow = old
-                .and_then(|b| crate::store::codec::decode(b).ok())
-                .unwrap_or_default();
-            if w.window != window {
-                w = RateWindow { window, count: 0 };
-            }
-            w.count = w.count.saturating_add(by);
-            count = w.count;
-            crate::store::codec::encode(&w).ok()
-        })?;
-        Ok(count)
+        let w = self
+            .store
+            .update::<RateWindow>(Tree::Rate, keys::rate(class.as_str(), client_ip), |old| {
+                let mut w = old.filter(|w| w.window == window).unwrap_or(RateWindow {
+                    window,
+                    count: 0,
+                });
+                w.count = w.count.saturating_add(by);
+                Some(w)
+            })
+            .await?;
+        Ok(w.map_or(0, |w| w.count))
     }
 
     /// `LOCKED` with the seconds left if the account is locked now.
-    pub fn check_lock(&self, account: Account, now: i64) -> Result<(), ApiError> {
-        let l: Option<Lockout> = self.store.get(&self.store.trees.lockouts, account.key())?;
+    pub async fn check_lock(&self, account: Account<'_>, now: i64) -> Result<(), Error> {
+        let l: Option<Lockout> = self.store.get(Tree::Lockouts, account.key()).await?;
         match l {
             Some(l) if l.locked_until > now => {
-                Err(ApiError::new(Code::Locked).retry_after((l.locked_until - now) as u64))
+                Err(Error::new(Code::Locked).retry_after((l.locked_until - now) as u64))
             }
             _ => Ok(()),
         }
@@ -121,46 +119,42 @@ impl App {
 
     /// Records a wrong password; returns the error to answer (`LOCKED` when this failure
     /// reached the threshold, `BAD_CREDENTIALS` otherwise).
-    pub fn record_password_failure(
+    pub async fn record_password_failure(
         &self,
-        account: Account,
+        account: Account<'_>,
         client_ip: &str,
         now: i64,
-    ) -> Result<ApiError, ApiError> {
-        self.count_failure_for_client(client_ip, now)?;
+    ) -> Result<Error, Error> {
+        self.count_failure_for_client(client_ip, now).await?;
         let threshold = self.config.limits.lockout_threshold;
         let lock_secs = self.config.limits.lockout.as_secs() as i64;
         let mut locked_now = false;
         self.store
-            .trees
-            .lockouts
-            .fetch_and_update(account.key(), |old| {
-                let mut l: Lockout = old
-                    .and_then(|b| crate::store::codec::decode(b).ok())
+            .update::<Lockout>(Tree::Lockouts, account.key(), |old| {
+                // A lock that has run out starts a fresh count.
+                let mut l = old
+                    .filter(|l| l.locked_until == 0 || l.locked_until > now)
                     .unwrap_or_default();
-                if l.locked_until != 0 && l.locked_until <= now {
-                    l = Lockout::default();
-                }
                 l.failures = l.failures.saturating_add(1);
-                locked_now = false;
-                if l.failures >= threshold {
+                locked_now = l.failures >= threshold;
+                if locked_now {
                     l.locked_until = now + lock_secs;
                     l.failures = 0;
-                    locked_now = true;
                 }
-                crate::store::codec::encode(&l).ok()
-            })?;
+                Some(l)
+            })
+            .await?;
         Ok(if locked_now {
-            ApiError::new(Code::Locked).retry_after(lock_secs as u64)
+            Error::new(Code::Locked).retry_after(lock_secs as u64)
         } else {
-            ApiError::new(Code::BadCredentials)
+            Error::new(Code::BadCredentials)
         })
     }
 
     /// A correct password: the count starts again.
-    pub fn clear_failures(&self, account: Account) -> Result<(), ApiError> {
+    pub async fn clear_failures(&self, account: Account<'_>) -> Result<(), Error> {
         self.store
-            .remove(&self.store.trees.lockouts, account.key())?;
+            .remove(Tree::Lockouts, account.key()).await?;
         Ok(())
     }
 }

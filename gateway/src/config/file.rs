@@ -35,6 +35,10 @@ pub struct ConfigFile {
     pub shutdown_grace_seconds: Option<u64>,
     #[serde(default)]
     pub sled_cache_mib: Option<u64>,
+    /// Where state lives: sled in `data_dir` (the default), or PostgreSQL shared by
+    /// several nodes.
+    #[serde(default)]
+    pub store: Option<StoreFile>,
     /// Live sessions kept decoded in memory (0: none).
     #[serde(default)]
     pub session_cache_entries: Option<usize>,
@@ -52,6 +56,24 @@ pub struct ConfigFile {
     pub limits: LimitsFile,
     #[serde(default)]
     pub argon2: Argon2File,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", tag = "kind")]
+pub enum StoreFile {
+    Sled,
+    Postgres {
+        /// `postgresql://user@host:port/db` or key=value form; a password belongs in
+        /// `url_file` or the `PGPASSWORD` environment, not here.
+        #[serde(default)]
+        url: Option<String>,
+        /// A file holding the URL (kept out of the config repository).
+        #[serde(default)]
+        url_file: Option<PathBuf>,
+        /// Connections per node (default 8).
+        #[serde(default)]
+        pool_size: Option<usize>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

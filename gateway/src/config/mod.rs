@@ -43,7 +43,7 @@ pub struct Config {
     pub threads: usize,
     pub work_stealing: bool,
     pub shutdown_grace: Duration,
-    pub sled_cache_bytes: u64,
+    pub store: StoreKind,
     pub session_cache_entries: usize,
     /// Nice value of background threads (hashing, the store's flusher).
     pub background_nice: i32,
@@ -67,6 +67,25 @@ impl std::fmt::Debug for Config {
             .field("secret_key", &"<redacted>")
             .field("routes", &self.routes)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone)]
+pub enum StoreKind {
+    /// sled in the data dir: one process, the embedded default.
+    Sled { cache_bytes: u64 },
+    /// PostgreSQL shared by every node.
+    Postgres { url: PostgresUrl, pool_size: usize },
+}
+
+/// A connection string; may hold a password, so never printed.
+#[derive(Clone)]
+pub struct PostgresUrl(pub String);
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<postgres url>")
     }
 }
 
@@ -336,6 +355,40 @@ impl Config {
             return Err(invalid("argon2.concurrency", "must be at least 1".into()));
         }
 
+        let sled_cache_bytes = raw.sled_cache_mib.unwrap_or(64) * 1024 * 1024;
+        let store = match &raw.store {
+            None | Some(file::StoreFile::Sled) => StoreKind::Sled {
+                cache_bytes: sled_cache_bytes,
+            },
+            Some(file::StoreFile::Postgres {
+                url,
+                url_file,
+                pool_size,
+            }) => {
+                let url = match (url, url_file) {
+                    (Some(u), None) => u.clone(),
+                    (None, Some(f)) => std::fs::read_to_string(resolve(f))
+                        .map_err(|e| invalid("store.url_file", e.to_string()))?
+                        .trim()
+                        .to_string(),
+                    _ => {
+                        return Err(invalid(
+                            "store",
+                            "postgres needs exactly one of `url` and `url_file`".into(),
+                        ))
+                    }
+                };
+                let pool_size = pool_size.unwrap_or(8);
+                if pool_size == 0 {
+                    return Err(invalid("store.pool_size", "must be at least 1".into()));
+                }
+                StoreKind::Postgres {
+                    url: PostgresUrl(url),
+                    pool_size,
+                }
+            }
+        };
+
         let limits = Limits::from_file(&raw.limits);
         if limits.lockout_threshold == 0 || limits.sms_max_attempts == 0 {
             return Err(invalid("limits", "thresholds must be at least 1".into()));
@@ -351,7 +404,7 @@ impl Config {
             threads: raw.threads.unwrap_or(2).max(1),
             work_stealing: raw.work_stealing.unwrap_or(false),
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_seconds.unwrap_or(5)),
-            sled_cache_bytes: raw.sled_cache_mib.unwrap_or(64) * 1024 * 1024,
+            store,
             session_cache_entries: raw.session_cache_entries.unwrap_or(50_000),
             background_nice,
             schema: resolve(&raw.schema),

@@ -183,6 +183,12 @@ fn verify_blocking(password: &str, phc: &str) -> bool {
         && crate::crypto::secrets::ct_eq(out, expected.as_bytes())
 }
 
+impl From<HashError> for crate::error::Error {
+    fn from(e: HashError) -> crate::error::Error {
+        crate::error::Error::internal(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,9 @@
 
 use crate::config::{
     Argon2Params, CaptchaProvider, Config, Limits, Mode, RealnameProvider, Route, SecretKey,
-    SmsProvider,
+    SmsProvider, StoreKind,
 };
+use crate::store::Tree;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -72,7 +73,6 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             upstream: echo.addr,
         });
     }
-    std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
 
     let config = Config {
         mode: Mode::Development,
@@ -84,7 +84,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         threads: 2,
         work_stealing: false,
         shutdown_grace: Duration::from_secs(2),
-        sled_cache_bytes: 64 << 20,
+        store: StoreKind::Sled {
+            cache_bytes: 64 << 20,
+        },
         session_cache_entries: 50_000,
         background_nice: 10,
         schema: repo.join("schema/taxgate.cedarschema"),
@@ -108,19 +110,22 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     };
     let app = crate::app::App::open(config).map_err(|e| e.to_string())?;
     let registry = repo.join("config/demo-registry.yaml");
-    if app
-        .store
-        .trees
-        .meta
-        .get("registry_imported_at")
-        .map_err(|e| e.to_string())?
-        .is_none()
-    {
-        let text = std::fs::read_to_string(&registry)
-            .map_err(|e| format!("{}: {e}", registry.display()))?;
-        crate::registry::import(&app.store, &app.hasher, &text, crate::clock::now())
-            .map_err(|e| e.to_string())?;
-    }
+    runtime.block_on(async {
+        if !app
+            .store
+            .contains(Tree::Meta, "registry_imported_at")
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            let text = std::fs::read_to_string(&registry)
+                .map_err(|e| format!("{}: {e}", registry.display()))?;
+            crate::registry::import(&app.store, &app.hasher, &text, crate::clock::now())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    })?;
+    std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
     let bound =
         crate::server::Bound::bind(std::sync::Arc::new(app), &args.listen, Some("127.0.0.1:0"))
             .map_err(|e| format!("listen {}: {e}", args.listen))?;

@@ -15,6 +15,13 @@ pub enum ProviderError {
 
 /// A stand-in for an external HTTP service, for the providers' tests: answers every
 /// request with `answer(method, path, body)` and records what it received.
+impl From<ProviderError> for crate::error::Error {
+    fn from(e: ProviderError) -> crate::error::Error {
+        tracing::warn!(error = %e, "provider failed");
+        crate::error::Error::new(crate::error::Code::Unavailable)
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod fake_service {
     use bytes::Bytes;

@@ -3,7 +3,7 @@
 use super::api_threads::ApiThreads;
 use super::identity;
 use super::{path, respond};
-use crate::api::error::{ApiError, Code};
+use crate::error::{Code, Error as Denial};
 use crate::api::wire::{ApiRequest, ApiResponse};
 use crate::app::App;
 use crate::audit::Event;
@@ -75,7 +75,7 @@ impl Gateway {
         let limit = self.app.config.limits.max_body_bytes;
         let body = match read_body(session, limit).await? {
             Some(b) => b,
-            None => return respond::error(session, &ApiError::new(Code::PayloadTooLarge)).await,
+            None => return respond::error(session, &Denial::new(Code::PayloadTooLarge)).await,
         };
         let req = session.req_header();
         let header = |name: &str| {
@@ -100,7 +100,7 @@ impl Gateway {
             Ok(resp) => resp,
             Err(e) => {
                 tracing::error!(error = %e, "API call failed");
-                ApiResponse::error(&ApiError::new(Code::Internal))
+                ApiResponse::error(&Denial::new(Code::Internal))
             }
         };
         respond::write(session, resp).await
@@ -111,13 +111,13 @@ impl Gateway {
         let now = crate::clock::now();
         let req = session.req_header();
         let ctx = match identity::session_cookie(req) {
-            Some(token) => self.app.resolve_session(token, now),
+            Some(token) => self.app.resolve_session(token, now).await,
             None => Ok(None),
         };
         let ctx = match ctx {
             Ok(Some(ctx)) => ctx,
             Ok(None) => {
-                respond::error(session, &ApiError::new(Code::Unauthenticated)).await?;
+                respond::error(session, &Denial::new(Code::Unauthenticated)).await?;
                 return Ok(Outcome::Answered);
             }
             Err(e) => {
@@ -135,7 +135,7 @@ impl Gateway {
                 crate::crypto::secrets::ct_eq(t, ctx.session().csrf_token.as_bytes())
             });
             if !ok {
-                respond::error(session, &ApiError::new(Code::CsrfInvalid)).await?;
+                respond::error(session, &Denial::new(Code::CsrfInvalid)).await?;
                 return Ok(Outcome::Answered);
             }
         }
@@ -156,8 +156,8 @@ impl Gateway {
                         "{} {path} module={} policies={policies:?}",
                         req.method, route.module
                     )),
-            );
-            respond::error(session, &ApiError::new(Code::Forbidden)).await?;
+            ).await;
+            respond::error(session, &Denial::new(Code::Forbidden)).await?;
             return Ok(Outcome::Answered);
         }
         Ok(Outcome::Forward(Forward {
@@ -194,7 +194,7 @@ impl ProxyHttp for Gateway {
         let kind = |k: RequestKind| self.app.metrics.request(k);
         if let Err(e) = path::check(&raw_path) {
             kind(RequestKind::Refused);
-            let err = ApiError::invalid("path", e.message_zh());
+            let err = Denial::invalid("path", e.message_zh());
             respond::error(session, &err).await?;
             return Ok(true);
         }
@@ -210,7 +210,7 @@ impl ProxyHttp for Gateway {
         }
         let Some(route) = self.app.routes.find(&raw_path) else {
             kind(RequestKind::Refused);
-            respond::error(session, &ApiError::new(Code::NotFound)).await?;
+            respond::error(session, &Denial::new(Code::NotFound)).await?;
             return Ok(true);
         };
         kind(RequestKind::Proxy);
@@ -276,13 +276,11 @@ impl ProxyHttp for Gateway {
         };
         if code > 0 {
             let err = if code == 502 {
-                ApiError::new(Code::Unavailable).with_message("办税模块暂时不可用，请稍后再试")
+                Denial::new(Code::Unavailable).with_message("办税模块暂时不可用，请稍后再试")
             } else {
-                ApiError::new(Code::Internal)
+                Denial::new(Code::Internal)
             };
-            let mut err = err;
-            err.status = Some(code);
-            let _ = respond::error(session, &err).await;
+            let _ = respond::write(session, ApiResponse::error_with_status(code, &err)).await;
         }
         FailToProxy {
             error_code: code,

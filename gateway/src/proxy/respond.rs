@@ -1,6 +1,6 @@
 //! Writing the gateway's own answers to the downstream client.
 
-use crate::api::error::ApiError;
+use crate::error::Error;
 use crate::api::wire::ApiResponse;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -28,7 +28,7 @@ pub async fn write(session: &mut Session, resp: ApiResponse) -> Result<()> {
         .await
 }
 
-pub async fn error(session: &mut Session, e: &ApiError) -> Result<()> {
+pub async fn error(session: &mut Session, e: &Error) -> Result<()> {
     write(session, ApiResponse::error(e)).await
 }
 

@@ -5,7 +5,7 @@ use super::validate::{validate, Valid};
 use super::ImportError;
 use crate::crypto::password::Hasher;
 use crate::store::records::{Enterprise, Officer, Person, TaxAuthority};
-use crate::store::{codec, keys, Store};
+use crate::store::{codec, keys, Store, Tree, Write};
 use std::collections::HashMap;
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -18,7 +18,7 @@ pub struct ImportReport {
 }
 
 /// Validates `text` and, if it is valid, writes it. See the module contract in `registry`.
-pub fn import(
+pub async fn import(
     store: &Store,
     hasher: &Hasher,
     text: &str,
@@ -27,41 +27,47 @@ pub fn import(
     let file: RegistryFile =
         serde_yaml::from_str(text).map_err(|e| ImportError::Syntax(e.to_string()))?;
     let valid = validate(&file).map_err(ImportError::Invalid)?;
-    let plan = plan(store, hasher, &valid)?;
-    apply(store, &plan)?;
-    store.put(&store.trees.meta, "registry_imported_at", &now)?;
-    store.flush_blocking()?;
+    let mut plan = plan(store, hasher, &valid).await?;
+    plan.put(Tree::Meta, "registry_imported_at", &now)?;
+    store.apply(plan.writes).await?;
+    store.flush().await?;
     Ok(plan.report)
 }
 
-/// Every write the import makes, per tree, computed before anything is written.
+/// Every write the import makes, in order, computed before anything is written.
 #[derive(Default)]
 struct Plan {
-    enterprises: sled::Batch,
-    accounts: sled::Batch,
-    persons: sled::Batch,
-    persons_by_id_number: sled::Batch,
-    officers: sled::Batch,
-    officers_by_person: sled::Batch,
-    tax_authorities: sled::Batch,
+    writes: Vec<Write>,
     report: ImportReport,
 }
 
-fn put<T: serde::Serialize>(
-    batch: &mut sled::Batch,
-    key: impl AsRef<[u8]>,
-    value: &T,
-) -> Result<(), ImportError> {
-    batch.insert(key.as_ref(), codec::encode(value)?);
-    Ok(())
+impl Plan {
+    fn put<T: serde::Serialize>(
+        &mut self,
+        tree: Tree,
+        key: impl AsRef<[u8]>,
+        value: &T,
+    ) -> Result<(), ImportError> {
+        self.writes
+            .push((tree, key.as_ref().to_vec(), Some(codec::encode(value)?)));
+        Ok(())
+    }
+
+    fn put_raw(&mut self, tree: Tree, key: impl AsRef<[u8]>, value: &[u8]) {
+        self.writes
+            .push((tree, key.as_ref().to_vec(), Some(value.to_vec())));
+    }
+
+    fn remove(&mut self, tree: Tree, key: impl AsRef<[u8]>) {
+        self.writes.push((tree, key.as_ref().to_vec(), None));
+    }
 }
 
-fn plan(store: &Store, hasher: &Hasher, valid: &Valid) -> Result<Plan, ImportError> {
-    let t = &store.trees;
+async fn plan(store: &Store, hasher: &Hasher, valid: &Valid) -> Result<Plan, ImportError> {
     let mut p = Plan::default();
     for (code, name) in &valid.tax_authorities {
-        put(
-            &mut p.tax_authorities,
+        p.put(
+            Tree::TaxAuthorities,
             code,
             &TaxAuthority {
                 code: code.clone(),
@@ -73,13 +79,15 @@ fn plan(store: &Store, hasher: &Hasher, valid: &Valid) -> Result<Plan, ImportErr
     let mut new_persons: HashMap<String, String> = HashMap::new();
 
     for e in &valid.enterprises {
-        let existing_key = e
-            .uscc
-            .iter()
-            .chain(e.tin.iter())
-            .find_map(|a| t.accounts.get(a.as_bytes()).ok().flatten());
+        let mut existing_key = None;
+        for account in e.uscc.iter().chain(e.tin.iter()) {
+            existing_key = store.get_raw(Tree::Accounts, account).await?;
+            if existing_key.is_some() {
+                break;
+            }
+        }
         let existing: Option<Enterprise> = match &existing_key {
-            Some(k) => store.get(&t.enterprises, k)?,
+            Some(k) => store.get(Tree::Enterprises, k).await?,
             None => None,
         };
         let enterprise = match existing {
@@ -111,15 +119,18 @@ fn plan(store: &Store, hasher: &Hasher, valid: &Valid) -> Result<Plan, ImportErr
         };
         let key = enterprise.key.clone();
         for account in enterprise.uscc.iter().chain(enterprise.tin.iter()) {
-            p.accounts.insert(account.as_bytes(), key.as_bytes());
+            p.put_raw(Tree::Accounts, account, key.as_bytes());
         }
-        put(&mut p.enterprises, &key, &enterprise)?;
+        p.put(Tree::Enterprises, &key, &enterprise)?;
 
         // Registry bindings no longer in the file are released.
-        let current: Vec<(_, Officer)> = store.scan_prefix(&t.officers, keys::officers_of(&key))?;
+        let current: Vec<(_, Officer)> = store
+            .scan_prefix(Tree::Officers, keys::officers_of(&key))
+            .await?;
         for (_, mut o) in current {
             let person_id_number = store
-                .get::<Person>(&t.persons, &o.person)?
+                .get::<Person>(Tree::Persons, &o.person)
+                .await?
                 .map(|p| p.id_number)
                 .unwrap_or_default();
             if o.registry_roles.is_empty() || e.officers.contains_key(&person_id_number) {
@@ -129,26 +140,25 @@ fn plan(store: &Store, hasher: &Hasher, valid: &Valid) -> Result<Plan, ImportErr
             o.registry_phone = None;
             p.report.officers_released += 1;
             if o.self_registered || o.added || o.unbound_at.is_some() {
-                put(&mut p.officers, keys::officer(&key, &o.person), &o)?;
+                p.put(Tree::Officers, keys::officer(&key, &o.person), &o)?;
             } else {
-                p.officers.remove(keys::officer(&key, &o.person));
-                p.officers_by_person
-                    .remove(keys::officer_by_person(&o.person, &key));
+                p.remove(Tree::Officers, keys::officer(&key, &o.person));
+                p.remove(Tree::OfficersByPerson, keys::officer_by_person(&o.person, &key));
             }
         }
 
         for (id_number, v) in &e.officers {
-            let found = t.persons_by_id_number.get(id_number.as_bytes())?;
+            let found = store.get_raw(Tree::PersonsByIdNumber, id_number).await?;
             let person_id = match (found, new_persons.get(id_number)) {
                 (Some(id), _) => {
                     let id = String::from_utf8_lossy(&id).into_owned();
                     // A person who has not registered himself is known only from the
                     // registry: keep his name and phone current.
-                    if let Some(mut person) = store.get::<Person>(&t.persons, &id)? {
+                    if let Some(mut person) = store.get::<Person>(Tree::Persons, &id).await? {
                         if person.registered_at.is_none() {
                             person.name = v.name.clone();
                             person.phone = v.phone.clone();
-                            put(&mut p.persons, &id, &person)?;
+                            p.put(Tree::Persons, &id, &person)?;
                         }
                     }
                     id
@@ -168,55 +178,26 @@ fn plan(store: &Store, hasher: &Hasher, valid: &Valid) -> Result<Plan, ImportErr
                         registered_at: None,
                         tax_authority: None,
                     };
-                    put(&mut p.persons, &id, &person)?;
-                    p.persons_by_id_number
-                        .insert(id_number.as_bytes(), id.as_bytes());
+                    p.put(Tree::Persons, &id, &person)?;
+                    p.put_raw(Tree::PersonsByIdNumber, id_number, id.as_bytes());
                     id
                 }
             };
             let mut officer: Officer = store
-                .get(&t.officers, keys::officer(&key, &person_id))?
+                .get(Tree::Officers, keys::officer(&key, &person_id))
+                .await?
                 .unwrap_or_else(|| Officer::new(&key, &person_id));
             officer.registry_roles = v.roles.clone();
             officer.registry_phone = Some(v.phone.clone());
-            put(&mut p.officers, keys::officer(&key, &person_id), &officer)?;
-            p.officers_by_person
-                .insert(keys::officer_by_person(&person_id, &key), &[] as &[u8]);
+            p.put(Tree::Officers, keys::officer(&key, &person_id), &officer)?;
+            p.put_raw(
+                Tree::OfficersByPerson,
+                keys::officer_by_person(&person_id, &key),
+                &[],
+            );
             p.report.officers_bound += 1;
         }
     }
     Ok(p)
 }
 
-fn apply(store: &Store, p: &Plan) -> Result<(), ImportError> {
-    let t = &store.trees;
-    let trees = [
-        &t.enterprises,
-        &t.accounts,
-        &t.persons,
-        &t.persons_by_id_number,
-        &t.officers,
-        &t.officers_by_person,
-        &t.tax_authorities,
-    ];
-    let batches = [
-        &p.enterprises,
-        &p.accounts,
-        &p.persons,
-        &p.persons_by_id_number,
-        &p.officers,
-        &p.officers_by_person,
-        &p.tax_authorities,
-    ];
-    store
-        .transaction::<(), ()>(&trees, |tx| {
-            for (tree, batch) in tx.iter().zip(batches.iter()) {
-                tree.apply_batch(batch)?;
-            }
-            Ok(())
-        })
-        .map_err(|e| match e {
-            crate::store::TxError::Store(s) => ImportError::Store(s),
-            crate::store::TxError::Abort(()) => ImportError::Syntax("aborted".into()),
-        })
-}

@@ -3,7 +3,7 @@
 //! Contract: [`import`] validates the whole file first — every identifier with its
 //! checksum, every reference, every password — and reports each bad row with its path
 //! (`enterprises[2].officers[0].id_number: …`); with any error nothing is written. A valid
-//! file is applied as one sled transaction and flushed. Re-import is idempotent: an
+//! file is applied as one atomic batch and flushed. Re-import is idempotent: an
 //! existing enterprise keeps its password (it may have been reset since), registry roles
 //! and phones are replaced by the file's, officers who left the registry lose their
 //! registry binding, and bindings made in taxgate (self-registered, added, unbound) stay.
@@ -22,8 +22,6 @@ pub enum ImportError {
     Invalid(Vec<String>),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("store: {0}")]
-    Sled(#[from] sled::Error),
     #[error("password hashing: {0}")]
     Hash(String),
 }

@@ -1,265 +1,273 @@
-//! The store: sled trees of typed, versioned records. No business rules.
+//! The store: trees of typed, versioned records behind one interface, on sled (the
+//! embedded default, one process) or PostgreSQL (several nodes). No business rules.
 //!
 //! Contract:
-//! - every kind of record has its own tree, named in [`Trees`]; keys are built only by
-//!   the functions in [`keys`], so the layout is written down once;
+//! - every kind of record has its own [`Tree`]; keys are built only by the functions in
+//!   [`keys`], so the layout is written down once;
 //! - [`Store::get`] / [`Store::put`] encode with [`codec`]; writes that touch several
-//!   trees go through [`Store::transaction`] (one sled transaction);
+//!   records go through [`Store::transaction`] (serializable, retried on conflict);
+//!   read-modify-write of one record goes through [`Store::update`] (atomic on every
+//!   backend, so counters are shared by all nodes of one store);
 //! - nothing is acknowledged before [`Store::flush`] returned (SPEC S8): callers that
 //!   answer a client after a write call it first;
 //! - all state of the login flows lives here, never only in process memory, so it
-//!   survives a restart; the session cache (`auth/session_cache.rs`) holds copies that
-//!   every write changing them invalidates.
+//!   survives a restart and any node can serve the next request; the session cache
+//!   (`auth/session_cache.rs`) holds copies that every write changing them invalidates,
+//!   on this node directly and on the others through [`changes`].
+//!
+//! The engines are [`sled_store`] and [`postgres`]; nothing outside `store/` names them.
 
+pub mod backend;
+pub mod changes;
 pub mod codec;
+mod error;
 pub mod keys;
+pub mod postgres;
 pub mod records;
+pub mod sled_store;
+mod tree;
+mod tx;
 
+pub use backend::{Backend, Pair, Scan, Write};
+pub use error::StoreError;
+pub use tree::Tree;
+pub use tx::{Tx, TxError};
+
+use scoped_futures::ScopedBoxFuture;
 use serde::{de::DeserializeOwned, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::Transactional;
-use std::path::Path;
+use std::sync::Arc;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store: {0}")]
-    Sled(#[from] sled::Error),
-    #[error("store: corrupt record: {0}")]
-    Corrupt(String),
-    #[error("store: data dir {0} is in use by another taxgate process")]
-    Locked(String),
-}
-
-/// Every tree of the store.
-#[derive(Clone)]
-pub struct Trees {
-    pub enterprises: sled::Tree,
-    /// USCC or TIN → enterprise key.
-    pub accounts: sled::Tree,
-    pub persons: sled::Tree,
-    /// ID number → person id.
-    pub persons_by_id_number: sled::Tree,
-    /// phone → person id (registered persons only).
-    pub persons_by_phone: sled::Tree,
-    /// enterprise \0 person → Officer.
-    pub officers: sled::Tree,
-    /// person \0 enterprise → ().
-    pub officers_by_person: sled::Tree,
-    /// token hash → Session.
-    pub sessions: sled::Tree,
-    /// enterprise \0 person \0 token hash → ().
-    pub sessions_by_officer: sled::Tree,
-    /// ticket hash → LoginTicket.
-    pub login_tickets: sled::Tree,
-    pub captchas: sled::Tree,
-    /// purpose \0 scope → SmsCode.
-    pub sms_codes: sled::Tree,
-    /// phone → SmsQuota.
-    pub sms_quota: sled::Tree,
-    /// account kind \0 id → Lockout.
-    pub lockouts: sled::Tree,
-    /// class \0 client → RateWindow.
-    pub rate: sled::Tree,
-    pub tax_authorities: sled::Tree,
-    /// verification id → RealnameCheck.
-    pub realname: sled::Tree,
-    /// ticket hash → FlowTicket (registration, recovery).
-    pub flow_tickets: sled::Tree,
-    /// big-endian time + sequence → AuditEvent.
-    pub audit: sled::Tree,
-    pub meta: sled::Tree,
-}
+/// How many times [`Store::transaction`] and [`Store::update`] try before giving up.
+const ATTEMPTS: usize = 16;
+/// Page size of scans that walk a whole tree.
+const PAGE: usize = 1_000;
 
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    pub trees: Trees,
+    backend: Arc<dyn Backend>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir` with a page cache of `cache_bytes`.
-    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::Locked(dir.display().to_string())
-                }
-                sled::Error::Io(ref io) if io.to_string().contains("lock") => {
-                    StoreError::Locked(dir.display().to_string())
-                }
-                e => StoreError::Sled(e),
-            })?;
-        let t = |name: &str| db.open_tree(name);
-        let trees = Trees {
-            enterprises: t("enterprises")?,
-            accounts: t("accounts")?,
-            persons: t("persons")?,
-            persons_by_id_number: t("persons_by_id_number")?,
-            persons_by_phone: t("persons_by_phone")?,
-            officers: t("officers")?,
-            officers_by_person: t("officers_by_person")?,
-            sessions: t("sessions")?,
-            sessions_by_officer: t("sessions_by_officer")?,
-            login_tickets: t("login_tickets")?,
-            captchas: t("captchas")?,
-            sms_codes: t("sms_codes")?,
-            sms_quota: t("sms_quota")?,
-            lockouts: t("lockouts")?,
-            rate: t("rate")?,
-            tax_authorities: t("tax_authorities")?,
-            realname: t("realname")?,
-            flow_tickets: t("flow_tickets")?,
-            audit: t("audit")?,
-            meta: t("meta")?,
-        };
-        Ok(Store { db, trees })
+    pub fn new(backend: Arc<dyn Backend>) -> Store {
+        Store { backend }
     }
 
-    pub fn get<T: DeserializeOwned>(
+    /// `sled` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        self.backend.kind()
+    }
+
+    pub async fn get<T: DeserializeOwned>(
         &self,
-        tree: &sled::Tree,
+        tree: Tree,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<T>, StoreError> {
-        match tree.get(key)? {
+        match self.backend.get(tree, key.as_ref()).await? {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
     }
 
-    pub fn put<T: Serialize>(
+    /// The stored bytes, for index trees whose values are plain ids.
+    pub async fn get_raw(
         &self,
-        tree: &sled::Tree,
+        tree: Tree,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.get(tree, key.as_ref()).await
+    }
+
+    pub async fn contains(&self, tree: Tree, key: impl AsRef<[u8]>) -> Result<bool, StoreError> {
+        Ok(self.backend.get(tree, key.as_ref()).await?.is_some())
+    }
+
+    pub async fn put<T: Serialize>(
+        &self,
+        tree: Tree,
         key: impl AsRef<[u8]>,
         value: &T,
     ) -> Result<(), StoreError> {
-        tree.insert(key.as_ref(), codec::encode(value)?)?;
-        Ok(())
+        self.backend
+            .put(tree, key.as_ref(), &codec::encode(value)?)
+            .await
     }
 
-    pub fn remove(&self, tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<(), StoreError> {
-        tree.remove(key)?;
-        Ok(())
+    /// Stores bytes as they are (index trees: plain ids, or nothing).
+    pub async fn put_raw(
+        &self,
+        tree: Tree,
+        key: impl AsRef<[u8]>,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        self.backend.put(tree, key.as_ref(), value).await
+    }
+
+    /// Removes the key; returns the bytes it held.
+    pub async fn remove(
+        &self,
+        tree: Tree,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.remove(tree, key.as_ref()).await
+    }
+
+    /// Writes `new` (`None` removes) only if the key still holds `expected`.
+    pub async fn compare_and_swap(
+        &self,
+        tree: Tree,
+        key: impl AsRef<[u8]>,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .compare_and_swap(tree, key.as_ref(), expected, new)
+            .await
+    }
+
+    /// Atomically replaces the record with `f(current)` (`None` removes it) and returns
+    /// the new value. `f` may run more than once; it must not have side effects outside.
+    /// A record that no longer decodes is handed to `f` as absent.
+    pub async fn update<T: Serialize + DeserializeOwned>(
+        &self,
+        tree: Tree,
+        key: impl AsRef<[u8]>,
+        mut f: impl FnMut(Option<T>) -> Option<T>,
+    ) -> Result<Option<T>, StoreError> {
+        let key = key.as_ref();
+        for _ in 0..ATTEMPTS {
+            let current = self.backend.get(tree, key).await?;
+            let new = f(current.as_deref().and_then(|b| codec::decode(b).ok()));
+            let bytes = new.as_ref().map(codec::encode).transpose()?;
+            if self
+                .backend
+                .compare_and_swap(tree, key, current.as_deref(), bytes.as_deref())
+                .await?
+            {
+                return Ok(new);
+            }
+        }
+        Err(StoreError::Conflict)
     }
 
     /// Decodes every record under a key prefix, in key order.
-    pub fn scan_prefix<T: DeserializeOwned>(
+    pub async fn scan_prefix<T: DeserializeOwned>(
         &self,
-        tree: &sled::Tree,
+        tree: Tree,
         prefix: impl AsRef<[u8]>,
-    ) -> Result<Vec<(sled::IVec, T)>, StoreError> {
-        tree.scan_prefix(prefix)
-            .map(|item| {
-                let (k, v) = item?;
-                Ok((k, codec::decode(&v)?))
-            })
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        self.scan_prefix_raw(tree, prefix)
+            .await?
+            .into_iter()
+            .map(|(k, v)| Ok((k, codec::decode(&v)?)))
             .collect()
     }
 
-    /// Runs `f` as one sled transaction over `trees` (given in that order to `f`).
-    /// `f` may run more than once on conflict; it must not have side effects outside.
-    pub fn transaction<R, E>(
+    /// Every key and stored bytes under a prefix, in key order.
+    pub async fn scan_prefix_raw(
         &self,
-        trees: &[&sled::Tree],
-        f: impl Fn(&[TransactionalTree]) -> Result<R, ConflictableTransactionError<E>>,
-    ) -> Result<R, TxError<E>> {
-        trees.transaction(|tx| f(tx)).map_err(|e| match e {
-            TransactionError::Abort(e) => TxError::Abort(e),
-            TransactionError::Storage(e) => TxError::Store(StoreError::Sled(e)),
-        })
+        tree: Tree,
+        prefix: impl AsRef<[u8]>,
+    ) -> Result<Vec<Pair>, StoreError> {
+        let prefix = prefix.as_ref().to_vec();
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.scan_page(tree, &prefix, start, PAGE).await?;
+            let done = page.len() < PAGE;
+            start = page.last().map(|(k, _)| successor(k));
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// At most `limit` pairs under `prefix` from `start` (inclusive) on; the next page
+    /// starts at [`successor`] of the last key.
+    pub async fn scan_page(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        start: Option<Vec<u8>>,
+        limit: usize,
+    ) -> Result<Vec<Pair>, StoreError> {
+        self.backend
+            .scan(Scan {
+                tree,
+                prefix: prefix.to_vec(),
+                start,
+                limit,
+            })
+            .await
+    }
+
+    /// Applies every write at once, without reading (imports).
+    pub async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.backend.apply(writes).await
+    }
+
+    /// Runs `body` in one serializable transaction and commits it. On a conflict with a
+    /// concurrent writer the whole body runs again (so it must not have side effects
+    /// outside the transaction); a business outcome ends it with [`TxError::Abort`] and
+    /// nothing written.
+    ///
+    /// ```ignore
+    /// store.transaction(|tx| async move { tx.put(Tree::Meta, "k", &1u8).await?; Ok(()) }
+    ///     .scope_boxed()).await
+    /// ```
+    pub async fn transaction<'c, R, E, F>(&self, mut body: F) -> Result<R, TxError<E>>
+    where
+        F: for<'t> FnMut(&'t mut Tx) -> ScopedBoxFuture<'c, 't, Result<R, TxError<E>>>
+            + Send
+            + 'c,
+        R: Send,
+        E: Send,
+    {
+        for _ in 0..ATTEMPTS {
+            let mut tx = Tx::new(self.backend.begin().await?);
+            match body(&mut tx).await {
+                Ok(r) => match tx.commit().await {
+                    Ok(()) => return Ok(r),
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => return Err(TxError::Store(e)),
+                },
+                Err(TxError::Store(StoreError::Conflict)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(TxError::Store(StoreError::Conflict))
     }
 
     /// Makes every write so far durable. Call before acknowledging a write (SPEC S8).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.backend.flush().await
     }
 
-    /// Blocking flush, for command-line tools outside the async runtime.
-    pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+    /// Backend housekeeping; see [`Backend::maintain`].
+    pub async fn maintain(&self, now: i64) -> Result<(), StoreError> {
+        self.backend.maintain(now).await
     }
 
-    /// A monotonic id, unique across restarts.
-    pub fn next_id(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()?)
+    /// Whether other nodes share this store (their changes come through [`Store::watch`]).
+    pub fn is_shared(&self) -> bool {
+        self.backend.is_shared()
     }
-}
 
-/// The outcome of a failed [`Store::transaction`].
-#[derive(Debug)]
-pub enum TxError<E> {
-    /// `f` aborted with a business outcome.
-    Abort(E),
-    Store(StoreError),
-}
+    /// Delivers other nodes' changes to `listener`; see [`changes`].
+    pub fn watch(&self, listener: Arc<dyn changes::ChangeListener>) {
+        self.backend.watch(listener)
+    }
 
-/// Typed access inside a transaction.
-pub fn tx_get<T: DeserializeOwned, E>(
-    tree: &TransactionalTree,
-    key: impl AsRef<[u8]>,
-) -> Result<Option<T>, ConflictableTransactionError<E>> {
-    match tree.get(key.as_ref())? {
-        Some(bytes) => codec::decode(&bytes).map(Some).map_err(|e| {
-            ConflictableTransactionError::Storage(sled::Error::Unsupported(e.to_string()))
-        }),
-        None => Ok(None),
+    /// A number never handed out before by this store (on any node).
+    pub async fn next_id(&self) -> Result<u64, StoreError> {
+        self.backend.next_id().await
     }
 }
 
-pub fn tx_put<T: Serialize, E>(
-    tree: &TransactionalTree,
-    key: impl AsRef<[u8]>,
-    value: &T,
-) -> Result<(), ConflictableTransactionError<E>> {
-    let bytes = codec::encode(value).map_err(|e| {
-        ConflictableTransactionError::Storage(sled::Error::Unsupported(e.to_string()))
-    })?;
-    tree.insert(key.as_ref(), bytes)?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::records::Lockout;
-    use super::*;
-
-    #[tokio::test]
-    async fn records_survive_reopen_after_flush() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let s = Store::open(dir.path(), 1 << 20).unwrap();
-            s.put(
-                &s.trees.lockouts,
-                "k",
-                &Lockout {
-                    failures: 3,
-                    locked_until: 9,
-                },
-            )
-            .unwrap();
-            s.flush().await.unwrap();
-        }
-        let s = Store::open(dir.path(), 1 << 20).unwrap();
-        let l: Lockout = s.get(&s.trees.lockouts, "k").unwrap().unwrap();
-        assert_eq!((l.failures, l.locked_until), (3, 9));
-    }
-
-    #[test]
-    fn transaction_aborts_leave_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), 1 << 20).unwrap();
-        let r: Result<(), TxError<&str>> = s.transaction(&[&s.trees.meta, &s.trees.rate], |t| {
-            t[0].insert("a", "1")?;
-            t[1].insert("b", "2")?;
-            Err(ConflictableTransactionError::Abort("no"))
-        });
-        assert!(matches!(r, Err(TxError::Abort("no"))));
-        assert!(s.trees.meta.get("a").unwrap().is_none());
-        assert!(s.trees.rate.get("b").unwrap().is_none());
-    }
+/// The smallest key after `key` in bytewise order.
+pub fn successor(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.extend_from_slice(key);
+    k.push(0);
+    k
 }

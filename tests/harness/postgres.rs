@@ -1,0 +1,224 @@
+//! A throw-away PostgreSQL cluster for the tests, started by the tests themselves.
+//!
+//! One cluster per test process, made on first use from Debian's `postgresql` package:
+//! `initdb` into a temp dir (as the `postgres` user when the tests run as root), the
+//! server on a free loopback port with its socket in that dir, `fsync` off (a test
+//! machine that loses power loses the test, not data). Each test gets a database of its
+//! own. A watchdog stops the server and removes the dir when the test process ends,
+//! however it ends. Nothing relies on a server already running.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub port: u16,
+    bin: PathBuf,
+    as_postgres: bool,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+
+/// The process's cluster, started on first use.
+pub fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(Cluster::start)
+}
+
+/// A new empty database on the process's cluster; returns its connection string.
+pub fn new_database() -> String {
+    let c = cluster();
+    let name = format!("t{}", NEXT_DB.fetch_add(1, Ordering::SeqCst));
+    c.psql("postgres", &format!("CREATE DATABASE {name}"));
+    c.url(&name)
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let bin = bindir();
+        let as_postgres = unsafe { libc::geteuid() } == 0;
+        let dir = tempfile::Builder::new()
+            .prefix("taxgate-pg-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        if as_postgres {
+            run(Command::new("chown").args(["-R", "postgres:postgres", dir.to_str().unwrap()]));
+        }
+        let port = free_port();
+        let c = Cluster {
+            dir,
+            port,
+            bin,
+            as_postgres,
+        };
+        let data = c.dir.join("data");
+        c.run_pg(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+            ],
+        );
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+            c.dir.display()
+        );
+        c.run_pg(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                c.dir.join("server.log").to_str().unwrap(),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        c.watch_for_exit();
+        c
+    }
+
+    /// Stops the server (fast shutdown) — the store becomes unreachable.
+    pub fn stop(&self) {
+        let data = self.dir.join("data");
+        self.run_pg("pg_ctl", &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"]);
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&self) {
+        let data = self.dir.join("data");
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+            self.port,
+            self.dir.display()
+        );
+        self.run_pg(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                self.dir.join("server.log").to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "host={} port={} user=postgres dbname={database}",
+            self.dir.display(),
+            self.port
+        )
+    }
+
+    /// Runs one SQL statement with psql; panics on failure.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let port = self.port.to_string();
+        let host = self.dir.display().to_string();
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-h", &host, "-p", &port, "-U", "postgres", "-d", database])
+            .args(["-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn run_pg(&self, tool: &str, args: &[&str]) {
+        let exe = self.bin.join(tool);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        run(cmd.args(args).current_dir(&self.dir));
+    }
+
+    /// A detached shell that stops the server and removes the dir once this process
+    /// is gone.
+    fn watch_for_exit(&self) {
+        let data = self.dir.join("data");
+        let ctl = self.bin.join("pg_ctl");
+        let stop = if self.as_postgres {
+            format!("runuser -u postgres -- {} -D {} -m immediate stop", ctl.display(), data.display())
+        } else {
+            format!("{} -D {} -m immediate stop", ctl.display(), data.display())
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+            pid = std::process::id(),
+            dir = self.dir.display()
+        );
+        Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the cluster's watchdog");
+    }
+}
+
+/// Debian's server binaries: the newest `/usr/lib/postgresql/N/bin`.
+fn bindir() -> PathBuf {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed: apt-get install postgresql")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let v = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().expect("no initdb under /usr/lib/postgresql").1
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("run a PostgreSQL tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits until `f` holds or `limit` passes; returns whether it held.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
