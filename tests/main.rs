@@ -1,5 +1,6 @@
 //! Black-box tests: a real `taxgate` process (built by Cargo for this test target),
-//! real sled data dirs in temp dirs, real upstream modules over HTTP, port 0 everywhere.
+//! real stores in temp dirs (sled, or PostgreSQL on a cluster the tests start), real
+//! upstream modules over HTTP, port 0 everywhere.
 //! One test binary, so CI links once.
 
 #[allow(dead_code, unused_imports)]
@@ -7,6 +8,7 @@ mod harness;
 
 mod login;
 mod manage;
+mod nodes;
 mod openapi;
 mod policy_ops;
 mod proxy;

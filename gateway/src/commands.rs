@@ -50,7 +50,11 @@ fn block_on<T>(work: impl std::future::Future<Output = Result<T, String>>) -> Re
 }
 
 /// `taxgate registry import`.
-pub fn import(data_dir: Option<PathBuf>, config: Option<PathBuf>, file: &Path) -> Result<(), String> {
+pub fn import(
+    data_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+    file: &Path,
+) -> Result<(), String> {
     let config = config
         .map(|c| Config::from_file(&c).map_err(|e| e.to_string()))
         .transpose()?;
@@ -103,6 +107,11 @@ pub fn audit_export(
     let audit = crate::audit::Audit::new(store);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    block_on(async { audit.export(since, &mut out).await.map_err(|e| e.to_string()) })?;
+    block_on(async {
+        audit
+            .export(since, &mut out)
+            .await
+            .map_err(|e| e.to_string())
+    })?;
     Ok(())
 }

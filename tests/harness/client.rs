@@ -85,6 +85,13 @@ impl Browser {
         self.base = gw.base();
     }
 
+    /// Uses `other`'s session (cookie and CSRF token): the same person in a second tab.
+    pub fn adopt_session(&mut self, other: &Browser) {
+        self.cookie = other.cookie.clone();
+        self.csrf = other.csrf.clone();
+        self.user_agent = other.user_agent.clone();
+    }
+
     pub async fn send(
         &self,
         method: &str,

@@ -180,7 +180,10 @@ impl Gateway {
         let config = home.join("taxgate.yaml");
         std::fs::write(
             &config,
-            text.replace(&data_line, &format!("data_dir: {}", home.join("data").display())),
+            text.replace(
+                &data_line,
+                &format!("data_dir: {}", home.join("data").display()),
+            ),
         )
         .unwrap();
         let (child, addr, admin) = spawn(&config, &home);

@@ -37,6 +37,12 @@ pub fn new_database() -> String {
 }
 
 impl Cluster {
+    /// A cluster of the caller's own (one that a test may stop), cleaned up like the
+    /// shared one when the test process ends.
+    pub fn start_private() -> Cluster {
+        Cluster::start()
+    }
+
     fn start() -> Cluster {
         let bin = bindir();
         let as_postgres = unsafe { libc::geteuid() } == 0;
@@ -93,7 +99,10 @@ impl Cluster {
     /// Stops the server (fast shutdown) — the store becomes unreachable.
     pub fn stop(&self) {
         let data = self.dir.join("data");
-        self.run_pg("pg_ctl", &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"]);
+        self.run_pg(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
     }
 
     /// Starts it again on the same port.
@@ -162,7 +171,11 @@ impl Cluster {
         let data = self.dir.join("data");
         let ctl = self.bin.join("pg_ctl");
         let stop = if self.as_postgres {
-            format!("runuser -u postgres -- {} -D {} -m immediate stop", ctl.display(), data.display())
+            format!(
+                "runuser -u postgres -- {} -D {} -m immediate stop",
+                ctl.display(),
+                data.display()
+            )
         } else {
             format!("{} -D {} -m immediate stop", ctl.display(), data.display())
         };
@@ -193,7 +206,10 @@ fn bindir() -> PathBuf {
         })
         .collect();
     versions.sort();
-    versions.pop().expect("no initdb under /usr/lib/postgresql").1
+    versions
+        .pop()
+        .expect("no initdb under /usr/lib/postgresql")
+        .1
 }
 
 fn free_port() -> u16 {

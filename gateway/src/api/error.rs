@@ -40,7 +40,8 @@ mod tests {
         assert_eq!(v["error"]["code"], "LOCKED");
         assert_eq!(v["error"]["retry_after"], 900);
         assert_eq!(status(e.code), 429);
-        let v: serde_json::Value = serde_json::from_slice(&body(&Error::new(Code::NotBound))).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&body(&Error::new(Code::NotBound))).unwrap();
         assert_eq!(v["error"]["message"], "未绑定企业");
         let e = Error::new(Code::HttpMethodNotAllowed);
         assert_eq!(status(e.code), 405);

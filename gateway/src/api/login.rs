@@ -2,17 +2,17 @@
 //! stage 2, stage 2, the session view, logout; plus the public catalog reads
 //! (tax authorities, module tree).
 
-use crate::store::Tree;
-use crate::error::{Code, Error};
 use super::wire::{ApiRequest, ApiResponse, Text};
 use super::{require_csrf, require_session};
 use crate::app::App;
 use crate::auth::login::{Client, Verification};
 use crate::auth::officers::{facts, OfficerEntry};
 use crate::auth::throttle::RateClass;
+use crate::error::{Code, Error};
 use crate::identity::{mask_name, mask_phone};
 use crate::policy::{Decision, EnterpriseAction, ModuleView};
 use crate::store::records::{Enterprise, Source, TaxAuthority};
+use crate::store::Tree;
 use serde::{Deserialize, Serialize};
 
 pub fn client(app: &App, req: &ApiRequest) -> Client {
@@ -50,7 +50,8 @@ fn count_login<T>(app: &App, stage: &str, r: &Result<T, Error>) {
 }
 
 pub async fn captcha(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Captcha, &req.client_ip, now).await?;
+    app.check_rate(RateClass::Captcha, &req.client_ip, now)
+        .await?;
     let c = app.issue_captcha(now).await?;
     Ok(ApiResponse::ok(&serde_json::json!({
         "captcha_id": c.captcha_id,
@@ -59,9 +60,7 @@ pub async fn captcha(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespons
 }
 
 pub async fn tax_authorities(app: &App) -> Result<ApiResponse, Error> {
-    let all: Vec<(_, TaxAuthority)> = app
-        .store
-        .scan_prefix(Tree::TaxAuthorities, b"").await?;
+    let all: Vec<(_, TaxAuthority)> = app.store.scan_prefix(Tree::TaxAuthorities, b"").await?;
     let list: Vec<TaxAuthority> = all.into_iter().map(|(_, t)| t).collect();
     Ok(ApiResponse::ok(&list))
 }
@@ -106,7 +105,8 @@ fn officer_row(id: String, entry: &OfficerEntry) -> OfficerRow {
 }
 
 pub async fn enterprise(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
     let body: EnterpriseLogin = req.json()?;
     let account = body.account.as_str().trim();
     super::register::check_account("account", account)?;
@@ -177,7 +177,8 @@ struct OfficerLogin {
 }
 
 pub async fn officer(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
     let body: OfficerLogin = req.json()?;
     let verification = match (body.method, &body.password, &body.sms_code) {
         (Method::Password, Some(pw), _) => Verification::Password(pw.as_str()),
@@ -211,10 +212,12 @@ pub async fn session(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespons
     let ctx = require_session(app, req, now).await?;
     let enterprise: Enterprise = app
         .store
-        .get(Tree::Enterprises, &ctx.session().enterprise).await?
+        .get(Tree::Enterprises, &ctx.session().enterprise)
+        .await?
         .ok_or_else(|| Error::new(Code::Unauthenticated))?;
     let person = app
-        .person(&ctx.session().person).await?
+        .person(&ctx.session().person)
+        .await?
         .ok_or_else(|| Error::new(Code::Unauthenticated))?;
     let roles = ctx.officer().role_names();
     let can_manage = matches!(
@@ -236,13 +239,15 @@ pub async fn logout(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse
     let ctx = require_session(app, req, now).await?;
     require_csrf(req, &ctx)?;
     app.end_session(&ctx.token_hash, ctx.session()).await?;
-    app.audit.record(
-        now,
-        crate::audit::Event::new("logout", "ok")
-            .enterprise(&ctx.session().enterprise)
-            .person(&ctx.session().person)
-            .client(&req.client_ip),
-    ).await;
+    app.audit
+        .record(
+            now,
+            crate::audit::Event::new("logout", "ok")
+                .enterprise(&ctx.session().enterprise)
+                .person(&ctx.session().person)
+                .client(&req.client_ip),
+        )
+        .await;
     app.store.flush().await?;
     Ok(ApiResponse::no_content().with_cookie(app.clear_session_cookie()))
 }

@@ -1,13 +1,13 @@
 //! Handlers of 我的信息-用户管理-授权信息 (API.md; seed §3). Who may call them is Cedar's
 //! `manage_users` decision on the caller's enterprise, not a check in Rust.
 
-use crate::error::{Code, Error};
 use super::wire::{ApiRequest, ApiResponse, Text};
 use super::{require_csrf, require_session};
 use crate::app::App;
 use crate::audit::Event;
 use crate::auth::officers::facts;
 use crate::auth::session::SessionContext;
+use crate::error::{Code, Error};
 use crate::identity::mask_name;
 use crate::policy::{EnterpriseAction, ModuleView};
 use crate::store::records::Officer;
@@ -23,14 +23,16 @@ async fn manager(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext
         .policy
         .authorize_enterprise(&facts(ctx.officer(), &roles), EnterpriseAction::ManageUsers);
     if !decision.is_allowed() {
-        app.audit.record(
-            now,
-            Event::new("manage.denied", "forbidden")
-                .enterprise(&ctx.officer().enterprise)
-                .person(&ctx.officer().person)
-                .client(&req.client_ip)
-                .detail(format!("{} {}", req.method, req.path)),
-        ).await;
+        app.audit
+            .record(
+                now,
+                Event::new("manage.denied", "forbidden")
+                    .enterprise(&ctx.officer().enterprise)
+                    .person(&ctx.officer().person)
+                    .client(&req.client_ip)
+                    .detail(format!("{} {}", req.method, req.path)),
+            )
+            .await;
         return Err(
             Error::new(Code::Forbidden).with_message("只有法定代表人或财务负责人可以管理用户")
         );
@@ -58,7 +60,8 @@ pub fn effective_grants(app: &App, officer: &Officer) -> Vec<String> {
 pub async fn users(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
     let ctx = manager(app, req, now).await?;
     let rows: Vec<_> = app
-        .bound_officers(&ctx.officer().enterprise).await?
+        .bound_officers(&ctx.officer().enterprise)
+        .await?
         .iter()
         .map(|e| {
             json!({
@@ -108,14 +111,16 @@ pub async fn add_user(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespon
             b.password.as_ref().map(Text::as_str),
         )
         .await?;
-    app.audit.record(
-        now,
-        Event::new("manage.add_user", "ok")
-            .enterprise(&enterprise)
-            .person(&officer.person)
-            .client(&req.client_ip)
-            .detail(format!("by {}", ctx.officer().person)),
-    ).await;
+    app.audit
+        .record(
+            now,
+            Event::new("manage.add_user", "ok")
+                .enterprise(&enterprise)
+                .person(&officer.person)
+                .client(&req.client_ip)
+                .detail(format!("by {}", ctx.officer().person)),
+        )
+        .await;
     app.store.flush().await?;
     Ok(ApiResponse::json(
         201,
@@ -165,14 +170,16 @@ pub async fn set_grants(
             ),
         )
     };
-    app.audit.record(
-        now,
-        Event::new(action, "ok")
-            .enterprise(&enterprise)
-            .person(person_id)
-            .client(&req.client_ip)
-            .detail(detail),
-    ).await;
+    app.audit
+        .record(
+            now,
+            Event::new(action, "ok")
+                .enterprise(&enterprise)
+                .person(person_id)
+                .client(&req.client_ip)
+                .detail(detail),
+        )
+        .await;
     app.store.flush().await?;
     Ok(ApiResponse::ok(&json!({
         "grants": if change.bound { effective_grants(app, &change.officer) } else { Vec::new() },

@@ -194,12 +194,17 @@ fn only(method: &Method, allowed: Method) -> Result<Allowed, Error> {
 }
 
 /// The caller's live session, or `UNAUTHENTICATED`.
-pub async fn require_session(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext, Error> {
+pub async fn require_session(
+    app: &App,
+    req: &ApiRequest,
+    now: i64,
+) -> Result<SessionContext, Error> {
     let token = req
         .session_token
         .as_deref()
         .ok_or_else(|| Error::new(Code::Unauthenticated))?;
-    app.resolve_session(token, now).await?
+    app.resolve_session(token, now)
+        .await?
         .ok_or_else(|| Error::new(Code::Unauthenticated).with_message("登录已失效，请重新登录"))
 }
 

@@ -1,11 +1,11 @@
 //! Handlers of 忘记密码 (API.md; seed §4).
 
-use crate::error::Error;
 use super::login::client;
 use super::register::field;
 use super::wire::{ApiRequest, ApiResponse, Text};
 use crate::app::App;
 use crate::auth::throttle::RateClass;
+use crate::error::Error;
 use crate::identity::{mask_name, mask_phone, Phone};
 use serde::Deserialize;
 use serde_json::json;
@@ -46,7 +46,8 @@ struct Verify {
 }
 
 pub async fn person_verify(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
     let b: Verify = req.json()?;
     app.verify_person_recovery(
         b.recovery_ticket.as_str(),
@@ -67,7 +68,8 @@ struct Reset {
 }
 
 pub async fn person_reset(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
     let b: Reset = req.json()?;
     app.reset_person_password(
         b.recovery_ticket.as_str(),
@@ -87,12 +89,9 @@ struct EnterpriseStart {
     captcha_answer: Text<16>,
 }
 
-pub async fn enterprise_start(
-    app: &App,
-    req: &ApiRequest,
-    now: i64,
-) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
+pub async fn enterprise_start(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
     let b: EnterpriseStart = req.json()?;
     let account = b.account.as_str().trim();
     super::register::check_account("account", account)?;
@@ -131,11 +130,7 @@ struct EnterpriseSms {
     recipient_id: Text<32>,
 }
 
-pub async fn enterprise_sms(
-    app: &App,
-    req: &ApiRequest,
-    now: i64,
-) -> Result<ApiResponse, Error> {
+pub async fn enterprise_sms(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
     app.check_rate(RateClass::Sms, &req.client_ip, now).await?;
     let b: EnterpriseSms = req.json()?;
     let resend_after = app
@@ -154,7 +149,8 @@ pub async fn enterprise_verify(
     req: &ApiRequest,
     now: i64,
 ) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
     let b: Verify = req.json()?;
     app.verify_enterprise_recovery(
         b.recovery_ticket.as_str(),
@@ -167,12 +163,9 @@ pub async fn enterprise_verify(
     Ok(ApiResponse::no_content())
 }
 
-pub async fn enterprise_reset(
-    app: &App,
-    req: &ApiRequest,
-    now: i64,
-) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
+pub async fn enterprise_reset(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
     let b: Reset = req.json()?;
     app.reset_enterprise_password(
         b.recovery_ticket.as_str(),

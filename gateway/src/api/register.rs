@@ -1,11 +1,11 @@
 //! Handlers of real-name verification and registration (API.md; seed §2).
 
-use crate::error::{Code, Error};
 use super::login::client;
 use super::wire::{ApiRequest, ApiResponse, Text};
 use crate::app::App;
 use crate::auth::register::PersonForm;
 use crate::auth::throttle::RateClass;
+use crate::error::{Code, Error};
 use crate::identity::{mask_name, mask_phone, IdNumber, PersonName, Phone};
 use crate::providers::sms::Purpose;
 use serde::Deserialize;
@@ -41,11 +41,7 @@ struct RealnameStart {
     id_number: Text<24>,
 }
 
-pub async fn realname_start(
-    app: &App,
-    req: &ApiRequest,
-    now: i64,
-) -> Result<ApiResponse, Error> {
+pub async fn realname_start(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
     app.check_rate(RateClass::Sms, &req.client_ip, now).await?;
     let body: RealnameStart = req.json()?;
     let name = field("name", body.name.as_str(), PersonName::parse)?;
@@ -123,12 +119,9 @@ struct RegisterPerson {
     realname_verification_id: Text<64>,
 }
 
-pub async fn register_person(
-    app: &App,
-    req: &ApiRequest,
-    now: i64,
-) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
+pub async fn register_person(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
     let b: RegisterPerson = req.json()?;
     let form = form(
         b.phone.as_str(),
@@ -166,7 +159,8 @@ pub async fn enterprise_user_start(
     req: &ApiRequest,
     now: i64,
 ) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
     let b: EnterpriseUserStart = req.json()?;
     // The password policy applies only when he sets a new one (an existing person
     // must repeat his own); `start_enterprise_user` decides which.
@@ -190,14 +184,17 @@ pub async fn enterprise_user_start(
 }
 
 pub async fn authorizers(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
     let uscc = req.query_param("uscc").unwrap_or_default();
     let ticket = req.query_param("ticket").unwrap_or_default();
     if ticket.len() > 64 {
         return Err(Error::new(Code::TicketInvalid));
     }
     check_account("uscc", &uscc)?;
-    let (enterprise, list) = app.authorizers(&ticket, &uscc, &client(app, req), now).await?;
+    let (enterprise, list) = app
+        .authorizers(&ticket, &uscc, &client(app, req), now)
+        .await?;
     let rows: Vec<_> = list
         .iter()
         .map(|a| {
@@ -223,11 +220,7 @@ struct AuthorizerSms {
     authorizer_id: Text<32>,
 }
 
-pub async fn authorizer_sms(
-    app: &App,
-    req: &ApiRequest,
-    now: i64,
-) -> Result<ApiResponse, Error> {
+pub async fn authorizer_sms(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
     app.check_rate(RateClass::Sms, &req.client_ip, now).await?;
     let b: AuthorizerSms = req.json()?;
     check_account("uscc", b.uscc.as_str())?;
@@ -253,7 +246,8 @@ struct Confirm {
 }
 
 pub async fn confirm(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
-    app.check_rate(RateClass::Login, &req.client_ip, now).await?;
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
     let b: Confirm = req.json()?;
     check_account("uscc", b.uscc.as_str())?;
     let (enterprise, officer) = app

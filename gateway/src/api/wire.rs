@@ -36,9 +36,8 @@ impl ApiRequest {
     /// Parses the body as `T`; any syntax, type, unknown-field or length error is
     /// `INVALID_INPUT` with serde's description of where it is.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            Error::new(Code::InvalidInput).with_message(format!("请求参数有误：{e}"))
-        })
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::new(Code::InvalidInput).with_message(format!("请求参数有误：{e}")))
     }
 
     /// One query parameter, percent-decoded.

@@ -2,11 +2,11 @@
 //! stored as a keyed hash of the lower-case answer, valid for the configured time and
 //! consumed by the first attempt, right or wrong.
 
-use crate::store::Tree;
-use crate::error::{Code, Error};
 use crate::app::App;
+use crate::error::{Code, Error};
 use crate::providers::captcha::{generate, normalize_answer};
 use crate::store::records::Captcha;
+use crate::store::Tree;
 use base64::Engine;
 
 pub struct IssuedCaptcha {
@@ -23,8 +23,7 @@ impl App {
             answer_hash: self.keyed.hash("captcha", &drawn.answer),
             expires_at: now + self.config.limits.captcha.as_secs() as i64,
         };
-        self.store
-            .put(Tree::Captchas, &captcha_id, &record).await?;
+        self.store.put(Tree::Captchas, &captcha_id, &record).await?;
         if let Some(outbox) = &self.captcha_outbox {
             outbox.append(&serde_json::json!({
                 "kind": "captcha",
@@ -51,7 +50,10 @@ impl App {
         client_ip: &str,
         now: i64,
     ) -> Result<(), Error> {
-        let taken = self.store.remove(Tree::Captchas, captcha_id.as_bytes()).await?;
+        let taken = self
+            .store
+            .remove(Tree::Captchas, captcha_id.as_bytes())
+            .await?;
         let valid = match taken {
             Some(bytes) => {
                 let c: Captcha = crate::store::codec::decode(&bytes)?;

@@ -2,10 +2,10 @@
 //! read by each next step on the same client, removed by the last one. A ticket that is
 //! unknown, expired, of another flow or presented by another client is `TICKET_INVALID`.
 
-use crate::store::Tree;
-use crate::error::{Code, Error};
 use crate::app::App;
+use crate::error::{Code, Error};
 use crate::store::records::{Flow, FlowTicket};
+use crate::store::Tree;
 
 /// Registration and recovery tickets live 15 minutes.
 pub const FLOW_LIFETIME: i64 = 15 * 60;
@@ -40,8 +40,7 @@ impl App {
             expires_at: now + FLOW_LIFETIME,
             flow,
         };
-        self.store
-            .put(Tree::FlowTickets, hash, &record).await?;
+        self.store.put(Tree::FlowTickets, hash, &record).await?;
         Ok(())
     }
 
@@ -55,7 +54,8 @@ impl App {
         let hash = self.flow_hash(ticket);
         let t: FlowTicket = self
             .store
-            .get(Tree::FlowTickets, &hash).await?
+            .get(Tree::FlowTickets, &hash)
+            .await?
             .ok_or_else(|| Error::new(Code::TicketInvalid))?;
         if t.expires_at <= now
             || !crate::crypto::secrets::ct_eq(t.client.as_bytes(), client.as_bytes())

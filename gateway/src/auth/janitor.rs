@@ -49,13 +49,25 @@ impl App {
         let limits = &self.config.limits;
         let idle = limits.session_idle.as_secs() as i64;
         let absolute = limits.session_absolute.as_secs() as i64;
-        let mut n = sweep::<Captcha>(s, Tree::Captchas, |c| c.expires_at <= now).await?.len();
-        n += sweep::<LoginTicket>(s, Tree::LoginTickets, |x| x.expires_at <= now).await?.len();
-        n += sweep::<FlowTicket>(s, Tree::FlowTickets, |x| x.expires_at <= now).await?.len();
-        n += sweep::<RealnameCheck>(s, Tree::Realname, |x| x.expires_at <= now).await?.len();
-        n += sweep::<SmsCode>(s, Tree::SmsCodes, |x| x.expires_at <= now).await?.len();
+        let mut n = sweep::<Captcha>(s, Tree::Captchas, |c| c.expires_at <= now)
+            .await?
+            .len();
+        n += sweep::<LoginTicket>(s, Tree::LoginTickets, |x| x.expires_at <= now)
+            .await?
+            .len();
+        n += sweep::<FlowTicket>(s, Tree::FlowTickets, |x| x.expires_at <= now)
+            .await?
+            .len();
+        n += sweep::<RealnameCheck>(s, Tree::Realname, |x| x.expires_at <= now)
+            .await?
+            .len();
+        n += sweep::<SmsCode>(s, Tree::SmsCodes, |x| x.expires_at <= now)
+            .await?
+            .len();
         let this_minute = now.div_euclid(60);
-        n += sweep::<RateWindow>(s, Tree::Rate, |w| w.window < this_minute).await?.len();
+        n += sweep::<RateWindow>(s, Tree::Rate, |w| w.window < this_minute)
+            .await?
+            .len();
         let ended = sweep::<Session>(s, Tree::Sessions, |x| {
             now - x.last_seen > idle || now - x.created_at > absolute
         })
@@ -157,8 +169,16 @@ mod tests {
         let old = app.issue_captcha(0).await.unwrap();
         let removed = app.sweep_expired(1_000).await.unwrap();
         assert_eq!(removed, 1);
-        assert!(app.store.contains(Tree::Captchas, &live.captcha_id).await.unwrap());
-        assert!(!app.store.contains(Tree::Captchas, &old.captcha_id).await.unwrap());
+        assert!(app
+            .store
+            .contains(Tree::Captchas, &live.captcha_id)
+            .await
+            .unwrap());
+        assert!(!app
+            .store
+            .contains(Tree::Captchas, &old.captcha_id)
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
@@ -168,8 +188,14 @@ mod tests {
         let b = crate::app::App::with_store(a.config.as_ref().clone(), a.store.clone()).unwrap();
         let minute = Duration::from_secs(60);
         assert!(a.janitor_pass(1_000, minute).await.unwrap().is_some());
-        assert!(b.janitor_pass(1_010, minute).await.unwrap().is_none(), "a holds it");
-        assert!(a.janitor_pass(1_060, minute).await.unwrap().is_some(), "renewed");
+        assert!(
+            b.janitor_pass(1_010, minute).await.unwrap().is_none(),
+            "a holds it"
+        );
+        assert!(
+            a.janitor_pass(1_060, minute).await.unwrap().is_some(),
+            "renewed"
+        );
         // a dies: three intervals after its last pass, b takes over.
         assert!(b.janitor_pass(1_200, minute).await.unwrap().is_none());
         assert!(b.janitor_pass(1_241, minute).await.unwrap().is_some());

@@ -12,15 +12,15 @@
 //! `NOT_BOUND` (L5); Cedar must permit `enter` on the enterprise. The ticket is consumed
 //! and the session created in one transaction.
 
-use crate::store::Tree;
 use super::officers::{facts, OfficerEntry};
 use super::throttle::Account;
-use crate::error::{Code, Error};
 use crate::app::App;
 use crate::audit::Event;
+use crate::error::{Code, Error};
 use crate::policy::{Decision, EnterpriseAction};
 use crate::providers::sms::Purpose;
 use crate::store::records::{Enterprise, LoginTicket, Person, Session};
+use crate::store::Tree;
 use crate::store::{keys, TxError};
 use scoped_futures::ScopedFutureExt;
 use std::collections::BTreeMap;
@@ -57,7 +57,11 @@ impl App {
     /// Finds an enterprise by USCC or TIN (case-insensitive).
     pub async fn enterprise_by_account(&self, account: &str) -> Result<Option<Enterprise>, Error> {
         let account = account.trim().to_ascii_uppercase();
-        let Some(key) = self.store.get_raw(Tree::Accounts, account.as_bytes()).await? else {
+        let Some(key) = self
+            .store
+            .get_raw(Tree::Accounts, account.as_bytes())
+            .await?
+        else {
             return Ok(None);
         };
         Ok(self.store.get(Tree::Enterprises, key).await?)
@@ -111,7 +115,8 @@ impl App {
                 ..enterprise.clone()
             };
             self.store
-                .put(Tree::Enterprises, &enterprise.key, &upgraded).await?;
+                .put(Tree::Enterprises, &enterprise.key, &upgraded)
+                .await?;
         }
 
         let entries = self.bound_officers(&enterprise.key).await?;
@@ -131,11 +136,9 @@ impl App {
             officers: ids,
             failures: 0,
         };
-        self.store.put(
-            Tree::LoginTickets,
-            self.ticket_hash(&ticket),
-            &record,
-        ).await?;
+        self.store
+            .put(Tree::LoginTickets, self.ticket_hash(&ticket), &record)
+            .await?;
         audit("ok", Some(&enterprise.key)).await;
         self.store.flush().await?;
         Ok(Stage1 {
@@ -161,7 +164,8 @@ impl App {
         let hash = self.ticket_hash(ticket);
         let t: LoginTicket = self
             .store
-            .get(Tree::LoginTickets, &hash).await?
+            .get(Tree::LoginTickets, &hash)
+            .await?
             .ok_or_else(invalid)?;
         if t.expires_at <= now
             || t.failures >= TICKET_MAX_FAILURES
@@ -171,7 +175,8 @@ impl App {
         }
         let enterprise: Enterprise = self
             .store
-            .get(Tree::Enterprises, &t.enterprise).await?
+            .get(Tree::Enterprises, &t.enterprise)
+            .await?
             .filter(|e: &Enterprise| e.password_epoch == t.password_epoch)
             .ok_or_else(invalid)?;
         let person_id = t
@@ -185,7 +190,8 @@ impl App {
             .clone();
         let not_bound = || Error::new(Code::NotBound);
         let officer = self
-            .officer(&enterprise.key, &person_id).await?
+            .officer(&enterprise.key, &person_id)
+            .await?
             .filter(|o| o.is_bound())
             .ok_or_else(not_bound)?;
         let person = self.person(&person_id).await?.ok_or_else(not_bound)?;
@@ -199,18 +205,21 @@ impl App {
         client: &Client,
         now: i64,
     ) -> Result<u64, Error> {
-        let (hash, _, enterprise, entry) = self.ticket_officer(ticket, officer_id, client, now).await?;
+        let (hash, _, enterprise, entry) =
+            self.ticket_officer(ticket, officer_id, client, now).await?;
         let scope = format!("{hash}/{}", entry.person.id);
         let r = self
             .send_sms_code(Purpose::Login, &scope, entry.sms_phone(), now)
             .await;
-        self.audit.record(
-            now,
-            Event::new("login.sms_sent", if r.is_ok() { "ok" } else { "refused" })
-                .enterprise(&enterprise.key)
-                .person(&entry.person.id)
-                .client(&client.ip),
-        ).await;
+        self.audit
+            .record(
+                now,
+                Event::new("login.sms_sent", if r.is_ok() { "ok" } else { "refused" })
+                    .enterprise(&enterprise.key)
+                    .person(&entry.person.id)
+                    .client(&client.ip),
+            )
+            .await;
         r
     }
 
@@ -226,10 +235,12 @@ impl App {
         let (hash, _, enterprise, entry) = match checked {
             Ok(c) => c,
             Err(e) => {
-                self.audit.record(
-                    now,
-                    Event::new("login.officer", outcome_of(&e)).client(&client.ip),
-                ).await;
+                self.audit
+                    .record(
+                        now,
+                        Event::new("login.officer", outcome_of(&e)).client(&client.ip),
+                    )
+                    .await;
                 return Err(e);
             }
         };
@@ -329,7 +340,8 @@ impl App {
                 ..entry.person.clone()
             };
             self.store
-                .put(Tree::Persons, &upgraded.id, &upgraded).await?;
+                .put(Tree::Persons, &upgraded.id, &upgraded)
+                .await?;
         }
         Ok(())
     }

@@ -24,8 +24,14 @@ impl App {
     /// Persons who completed real-name verification, found by ID number or phone.
     pub async fn candidates(&self, q: &str) -> Result<Vec<Person>, Error> {
         let q = q.trim().to_ascii_uppercase();
-        let by_id = self.store.get_raw(Tree::PersonsByIdNumber, q.as_bytes()).await?;
-        let by_phone = self.store.get_raw(Tree::PersonsByPhone, q.as_bytes()).await?;
+        let by_id = self
+            .store
+            .get_raw(Tree::PersonsByIdNumber, q.as_bytes())
+            .await?;
+        let by_phone = self
+            .store
+            .get_raw(Tree::PersonsByPhone, q.as_bytes())
+            .await?;
         let mut out = Vec::new();
         for id in by_id.into_iter().chain(by_phone) {
             if let Some(p) = self.store.get::<Person>(Tree::Persons, &id).await? {
@@ -47,7 +53,8 @@ impl App {
         password: Option<&str>,
     ) -> Result<(Officer, bool), Error> {
         let person: Person = self
-            .person(person_id).await?
+            .person(person_id)
+            .await?
             .filter(|p| p.realname_verified)
             .ok_or_else(|| {
                 Error::new(Code::NotFound)
@@ -134,7 +141,8 @@ impl App {
                 .with_field("person_id")
         };
         let current = self
-            .officer(enterprise, person_id).await?
+            .officer(enterprise, person_id)
+            .await?
             .filter(|o| o.is_bound())
             .ok_or_else(not_found)?;
         if current.is_admin() {

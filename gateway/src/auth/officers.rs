@@ -1,12 +1,12 @@
 //! Reading officers: who is bound to an enterprise, with the person behind each binding,
 //! and the facts Cedar needs about one officer.
 
-use crate::store::Tree;
-use crate::error::Error;
 use crate::app::App;
+use crate::error::Error;
 use crate::policy::OfficerFacts;
 use crate::store::keys;
 use crate::store::records::{Officer, Person};
+use crate::store::Tree;
 
 pub struct OfficerEntry {
     pub officer: Officer,
@@ -40,10 +40,10 @@ pub fn facts<'a>(officer: &'a Officer, roles: &'a [&'static str]) -> OfficerFact
 
 impl App {
     pub async fn officer(&self, enterprise: &str, person: &str) -> Result<Option<Officer>, Error> {
-        Ok(self.store.get(
-            Tree::Officers,
-            keys::officer(enterprise, person),
-        ).await?)
+        Ok(self
+            .store
+            .get(Tree::Officers, keys::officer(enterprise, person))
+            .await?)
     }
 
     pub async fn person(&self, person: &str) -> Result<Option<Person>, Error> {
@@ -55,7 +55,8 @@ impl App {
     pub async fn bound_officers(&self, enterprise: &str) -> Result<Vec<OfficerEntry>, Error> {
         let officers: Vec<(_, Officer)> = self
             .store
-            .scan_prefix(Tree::Officers, keys::officers_of(enterprise)).await?;
+            .scan_prefix(Tree::Officers, keys::officers_of(enterprise))
+            .await?;
         let mut out = Vec::with_capacity(officers.len());
         for (_, officer) in officers.into_iter().filter(|(_, o)| o.is_bound()) {
             match self.person(&officer.person).await? {

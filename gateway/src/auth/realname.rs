@@ -5,11 +5,11 @@
 //! `REALNAME_FAILED` a verification that is unknown, expired, failed, still pending,
 //! already used, or made for another person.
 
-use crate::store::Tree;
-use crate::error::{Code, Error};
 use crate::app::App;
+use crate::error::{Code, Error};
 use crate::providers::realname::RealnameStatus;
 use crate::store::records::RealnameCheck;
+use crate::store::Tree;
 
 const LIFETIME: i64 = 600;
 
@@ -54,10 +54,7 @@ impl App {
 
     /// Asks the provider (until it has decided) and remembers a pass.
     pub async fn realname_status(&self, id: &str, now: i64) -> Result<RealnameStatus, Error> {
-        let Some(mut check) = self
-            .store
-            .get::<RealnameCheck>(Tree::Realname, id).await?
-        else {
+        let Some(mut check) = self.store.get::<RealnameCheck>(Tree::Realname, id).await? else {
             return Err(Error::new(Code::NotFound).with_message("实名认证记录不存在或已失效"));
         };
         if check.expires_at <= now {

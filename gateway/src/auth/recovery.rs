@@ -5,15 +5,15 @@
 //! or finance officer who received the code), and only then may the password be reset.
 //! A reset clears the account's lockout and ends the sessions the old password opened.
 
-use crate::store::Tree;
 use super::login::Client;
 use super::throttle::Account;
-use crate::error::{Code, Error};
 use crate::app::App;
 use crate::audit::Event;
+use crate::error::{Code, Error};
 use crate::providers::sms::Purpose;
 use crate::store::keys;
 use crate::store::records::{Enterprise, Flow, Person, Role};
+use crate::store::Tree;
 use std::collections::BTreeMap;
 
 /// One admin who may receive the enterprise's recovery code.
@@ -82,13 +82,16 @@ impl App {
                 verified: false,
             },
             now,
-        ).await?;
-        self.audit.record(
-            now,
-            Event::new("recovery.person_start", "ok")
-                .person(&person_id)
-                .client(&client.ip),
-        ).await;
+        )
+        .await?;
+        self.audit
+            .record(
+                now,
+                Event::new("recovery.person_start", "ok")
+                    .person(&person_id)
+                    .client(&client.ip),
+            )
+            .await;
         self.store.flush().await?;
         Ok((ticket, resend))
     }
@@ -120,7 +123,8 @@ impl App {
                 verified: true,
             },
             now,
-        ).await?;
+        )
+        .await?;
         self.store.flush().await?;
         Ok(())
     }
@@ -160,13 +164,15 @@ impl App {
                 ended += self.end_sessions(enterprise, Some(&person)).await?;
             }
         }
-        self.audit.record(
-            now,
-            Event::new("recovery.person_reset", "ok")
-                .person(&person)
-                .client(&client.ip)
-                .detail(format!("{ended} session(s) ended")),
-        ).await;
+        self.audit
+            .record(
+                now,
+                Event::new("recovery.person_reset", "ok")
+                    .person(&person)
+                    .client(&client.ip)
+                    .detail(format!("{ended} session(s) ended")),
+            )
+            .await;
         self.store.flush().await?;
         Ok(())
     }
@@ -208,22 +214,26 @@ impl App {
                     .unwrap_or(entry.person.phone.clone()),
             });
         }
-        let (ticket, _) = self.new_flow(
-            Flow::EnterpriseRecovery {
-                enterprise: enterprise.key.clone(),
-                recipients: ids,
-                chosen: None,
-                verified: false,
-            },
-            &client.fingerprint,
-            now,
-        ).await?;
-        self.audit.record(
-            now,
-            Event::new("recovery.enterprise_start", "ok")
-                .enterprise(&enterprise.key)
-                .client(&client.ip),
-        ).await;
+        let (ticket, _) = self
+            .new_flow(
+                Flow::EnterpriseRecovery {
+                    enterprise: enterprise.key.clone(),
+                    recipients: ids,
+                    chosen: None,
+                    verified: false,
+                },
+                &client.fingerprint,
+                now,
+            )
+            .await?;
+        self.audit
+            .record(
+                now,
+                Event::new("recovery.enterprise_start", "ok")
+                    .enterprise(&enterprise.key)
+                    .client(&client.ip),
+            )
+            .await;
         self.store.flush().await?;
         Ok((ticket, enterprise, recipients))
     }
@@ -251,7 +261,8 @@ impl App {
             .ok_or_else(|| Error::invalid("recipient_id", "请选择法定代表人或财务负责人"))?
             .clone();
         let officer = self
-            .officer(&enterprise, &person).await?
+            .officer(&enterprise, &person)
+            .await?
             .filter(|o| o.is_bound())
             .ok_or_else(invalid_ticket)?;
         let p = self.person(&person).await?.ok_or_else(invalid_ticket)?;
@@ -269,7 +280,8 @@ impl App {
                 verified: false,
             },
             now,
-        ).await?;
+        )
+        .await?;
         self.store.flush().await?;
         Ok(resend)
     }
@@ -306,7 +318,8 @@ impl App {
                 verified: true,
             },
             now,
-        ).await?;
+        )
+        .await?;
         self.store.flush().await?;
         Ok(())
     }
@@ -333,25 +346,28 @@ impl App {
         let password_hash = self.new_password_hash(new_password).await?;
         let mut e: Enterprise = self
             .store
-            .get(Tree::Enterprises, &enterprise).await?
+            .get(Tree::Enterprises, &enterprise)
+            .await?
             .ok_or_else(invalid_ticket)?;
         if self.store.remove(Tree::FlowTickets, &hash).await?.is_none() {
             return Err(invalid_ticket());
         }
         e.password_hash = password_hash;
         e.password_epoch += 1;
-        self.store
-            .put(Tree::Enterprises, &enterprise, &e).await?;
-        self.clear_failures(Account::Enterprise(&enterprise)).await?;
+        self.store.put(Tree::Enterprises, &enterprise, &e).await?;
+        self.clear_failures(Account::Enterprise(&enterprise))
+            .await?;
         let ended = self.end_sessions(&enterprise, None).await?;
-        self.audit.record(
-            now,
-            Event::new("recovery.enterprise_reset", "ok")
-                .enterprise(&enterprise)
-                .person(&person)
-                .client(&client.ip)
-                .detail(format!("{ended} session(s) ended")),
-        ).await;
+        self.audit
+            .record(
+                now,
+                Event::new("recovery.enterprise_reset", "ok")
+                    .enterprise(&enterprise)
+                    .person(&person)
+                    .client(&client.ip)
+                    .detail(format!("{ended} session(s) ended")),
+            )
+            .await;
         self.store.flush().await?;
         Ok(())
     }

@@ -6,15 +6,15 @@
 //! ticket bound to the client. Persons and bindings are written in one transaction
 //! that re-checks uniqueness, so two identical registrations create one person.
 
-use crate::store::Tree;
 use super::login::Client;
 use super::officers::OfficerEntry;
-use crate::error::{Code, Error};
 use crate::app::App;
 use crate::audit::Event;
+use crate::error::{Code, Error};
 use crate::identity::{IdNumber, PersonName, Phone};
 use crate::providers::sms::Purpose;
 use crate::store::records::{Enterprise, Flow, Officer, Person, Role};
+use crate::store::Tree;
 use crate::store::{keys, TxError};
 use scoped_futures::ScopedFutureExt;
 
@@ -44,7 +44,11 @@ impl App {
         if self.store.contains(Tree::PersonsByPhone, phone).await? {
             return Ok(true);
         }
-        let Some(id) = self.store.get_raw(Tree::PersonsByIdNumber, id_number).await? else {
+        let Some(id) = self
+            .store
+            .get_raw(Tree::PersonsByIdNumber, id_number)
+            .await?
+        else {
             return Ok(false);
         };
         let person: Option<Person> = self.store.get(Tree::Persons, id).await?;
@@ -66,16 +70,22 @@ impl App {
             form.id_number.as_str(),
             form.name.as_str(),
         );
-        if !self.store.contains(Tree::TaxAuthorities, tax_authority).await? {
+        if !self
+            .store
+            .contains(Tree::TaxAuthorities, tax_authority)
+            .await?
+        {
             return Err(Error::invalid("tax_authority", "请选择所属税务机关"));
         }
         self.verify_sms_code(Purpose::Register, phone, sms_code, now)
             .await?;
         if self.registered_conflict(phone, id_number).await? {
-            self.audit.record(
-                now,
-                Event::new("register.person", "already_registered").client(&client.ip),
-            ).await;
+            self.audit
+                .record(
+                    now,
+                    Event::new("register.person", "already_registered").client(&client.ip),
+                )
+                .await;
             return Err(already());
         }
         self.consume_realname(realname_id, name, id_number, now)
@@ -130,12 +140,14 @@ impl App {
             })
             .await
             .map_err(Error::from)?;
-        self.audit.record(
-            now,
-            Event::new("register.person", "ok")
-                .person(&person_id)
-                .client(&client.ip),
-        ).await;
+        self.audit
+            .record(
+                now,
+                Event::new("register.person", "ok")
+                    .person(&person_id)
+                    .client(&client.ip),
+            )
+            .await;
         self.store.flush().await?;
         Ok(person_id)
     }
@@ -165,7 +177,11 @@ impl App {
             Some(id) => self.store.get(Tree::Persons, id).await?,
             None => None,
         };
-        if let Some(owner) = self.store.get_raw(Tree::PersonsByPhone, phone.as_bytes()).await? {
+        if let Some(owner) = self
+            .store
+            .get_raw(Tree::PersonsByPhone, phone.as_bytes())
+            .await?
+        {
             if existing.as_ref().map(|p| p.id.as_bytes()) != Some(owner.as_ref()) {
                 return Err(already().with_message("该手机号已被其他用户注册"));
             }
@@ -186,20 +202,24 @@ impl App {
         };
         self.consume_realname(realname_id, name, id_number, now)
             .await?;
-        let (ticket, _) = self.new_flow(
-            Flow::EnterpriseUser {
-                name: name.to_string(),
-                id_number: id_number.to_string(),
-                phone: phone.to_string(),
-                password_hash,
-            },
-            &client.fingerprint,
-            now,
-        ).await?;
-        self.audit.record(
-            now,
-            Event::new("register.enterprise_user_start", "ok").client(&client.ip),
-        ).await;
+        let (ticket, _) = self
+            .new_flow(
+                Flow::EnterpriseUser {
+                    name: name.to_string(),
+                    id_number: id_number.to_string(),
+                    phone: phone.to_string(),
+                    password_hash,
+                },
+                &client.fingerprint,
+                now,
+            )
+            .await?;
+        self.audit
+            .record(
+                now,
+                Event::new("register.enterprise_user_start", "ok").client(&client.ip),
+            )
+            .await;
         self.store.flush().await?;
         Ok(ticket)
     }
@@ -287,8 +307,9 @@ impl App {
         client: &Client,
         now: i64,
     ) -> Result<u64, Error> {
-        let (hash, _, enterprise, entry) =
-            self.authorizer(ticket, uscc, authorizer_id, client, now).await?;
+        let (hash, _, enterprise, entry) = self
+            .authorizer(ticket, uscc, authorizer_id, client, now)
+            .await?;
         let scope = format!("{hash}/{}/{}", enterprise.key, entry.person.id);
         // The authorizer's phone registered in the core tax system.
         let phone = entry
@@ -311,8 +332,9 @@ impl App {
         client: &Client,
         now: i64,
     ) -> Result<(Enterprise, Officer), Error> {
-        let (hash, flow, enterprise, authorizer) =
-            self.authorizer(ticket, uscc, authorizer_id, client, now).await?;
+        let (hash, flow, enterprise, authorizer) = self
+            .authorizer(ticket, uscc, authorizer_id, client, now)
+            .await?;
         let Flow::EnterpriseUser {
             name,
             id_number,
@@ -373,7 +395,11 @@ impl App {
                     tx.put(Tree::Persons, &person.id, &person).await?;
                     tx.put_raw(Tree::PersonsByIdNumber, id_number, person.id.as_bytes())
                         .await?;
-                    if tx.get_raw(Tree::PersonsByPhone, &person.phone).await?.is_none() {
+                    if tx
+                        .get_raw(Tree::PersonsByPhone, &person.phone)
+                        .await?
+                        .is_none()
+                    {
                         tx.put_raw(Tree::PersonsByPhone, &person.phone, person.id.as_bytes())
                             .await?;
                     }
@@ -401,14 +427,16 @@ impl App {
             .map_err(Error::from)?;
         self.sessions
             .officer_changed(&officer.enterprise, &officer.person);
-        self.audit.record(
-            now,
-            Event::new("register.enterprise_user", "ok")
-                .enterprise(&enterprise.key)
-                .person(&officer.person)
-                .client(&client.ip)
-                .detail(format!("approved by {}", authorizer.person.id)),
-        ).await;
+        self.audit
+            .record(
+                now,
+                Event::new("register.enterprise_user", "ok")
+                    .enterprise(&enterprise.key)
+                    .person(&officer.person)
+                    .client(&client.ip)
+                    .detail(format!("approved by {}", authorizer.person.id)),
+            )
+            .await;
         self.store.flush().await?;
         Ok((enterprise, officer))
     }

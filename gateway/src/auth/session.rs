@@ -113,7 +113,8 @@ impl App {
         let session_stamp = self.sessions.session_stamp(token_hash);
         let Some(session) = self
             .store
-            .get::<Session>(Tree::Sessions, token_hash).await?
+            .get::<Session>(Tree::Sessions, token_hash)
+            .await?
         else {
             return Ok(None);
         };
@@ -152,10 +153,12 @@ impl App {
 
     pub async fn end_session(&self, token_hash: &str, session: &Session) -> Result<(), Error> {
         self.store.remove(Tree::Sessions, token_hash).await?;
-        self.store.remove(
-            Tree::SessionsByOfficer,
-            keys::session_of_officer(&session.enterprise, &session.person, token_hash),
-        ).await?;
+        self.store
+            .remove(
+                Tree::SessionsByOfficer,
+                keys::session_of_officer(&session.enterprise, &session.person, token_hash),
+            )
+            .await?;
         self.sessions.session_ended(token_hash);
         Ok(())
     }
@@ -193,14 +196,15 @@ impl App {
 #[cfg(test)]
 mod tests {
     use crate::app::{test_app, App};
-    use crate::store::{keys, Tree};
     use crate::store::records::{Officer, Session};
+    use crate::store::{keys, Tree};
 
     async fn open_session(app: &App, token: &str, now: i64) -> String {
-                let mut officer = Officer::new("E", "P");
+        let mut officer = Officer::new("E", "P");
         officer.added = true;
         app.store
-            .put(Tree::Officers, keys::officer("E", "P"), &officer).await
+            .put(Tree::Officers, keys::officer("E", "P"), &officer)
+            .await
             .unwrap();
         let hash = app.session_token_hash(token);
         let session = Session {
@@ -211,7 +215,10 @@ mod tests {
             csrf_token: "c".into(),
             client_ip: "127.0.0.1".into(),
         };
-        app.store.put(Tree::Sessions, &hash, &session).await.unwrap();
+        app.store
+            .put(Tree::Sessions, &hash, &session)
+            .await
+            .unwrap();
         hash
     }
 
@@ -224,18 +231,25 @@ mod tests {
         assert_eq!(app.sessions.len(), 1, "cached after the first request");
 
         // An officer write with its notification: the next request sees it.
-                let mut o: Officer = app
+        let mut o: Officer = app
             .store
-            .get(Tree::Officers, keys::officer("E", "P")).await
+            .get(Tree::Officers, keys::officer("E", "P"))
+            .await
             .unwrap()
             .unwrap();
         o.unbound_at = Some(1_002);
         app.store
-            .put(Tree::Officers, keys::officer("E", "P"), &o).await
+            .put(Tree::Officers, keys::officer("E", "P"), &o)
+            .await
             .unwrap();
         app.sessions.officer_changed("E", "P");
         assert!(app.resolve_session("tok", 1_003).await.unwrap().is_none());
-        assert!(app.store.get_raw(Tree::Sessions, &hash).await.unwrap().is_none());
+        assert!(app
+            .store
+            .get_raw(Tree::Sessions, &hash)
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]
@@ -248,7 +262,12 @@ mod tests {
         // late enough to write `last_seen`.
         app.store.remove(Tree::Sessions, &hash).await.unwrap();
         assert!(app.resolve_session("tok", 1_100).await.unwrap().is_none());
-        assert!(app.store.get_raw(Tree::Sessions, &hash).await.unwrap().is_none());
+        assert!(app
+            .store
+            .get_raw(Tree::Sessions, &hash)
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]
@@ -267,7 +286,16 @@ mod tests {
             (1_061, 1_061)
         );
         let idle = app.config.limits.session_idle.as_secs() as i64;
-        assert!(app.resolve_session("tok", 1_062 + idle).await.unwrap().is_none());
-        assert!(app.store.get_raw(Tree::Sessions, &hash).await.unwrap().is_none());
+        assert!(app
+            .resolve_session("tok", 1_062 + idle)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(app
+            .store
+            .get_raw(Tree::Sessions, &hash)
+            .await
+            .unwrap()
+            .is_none());
     }
 }

@@ -222,7 +222,9 @@ impl ChangeListener for SessionCache {
         match tree {
             Tree::Sessions => {
                 self.bump(key);
-                self.entries.pin().remove(String::from_utf8_lossy(key).as_ref());
+                self.entries
+                    .pin()
+                    .remove(String::from_utf8_lossy(key).as_ref());
             }
             Tree::Officers => self.bump(key),
             _ => {}
@@ -276,6 +278,34 @@ mod tests {
         );
         c.session_ended("t2");
         assert!(c.get("t2").is_none(), "session t2 ended");
+    }
+
+    #[test]
+    fn other_nodes_changes_invalidate_and_a_stale_feed_fails_closed() {
+        let c = SessionCache::new(10);
+        c.follow_other_nodes();
+        fill(&c, "t1", "E", "P");
+        fill(&c, "t2", "E", "Q");
+        assert!(c.get("t1").is_none(), "no catch-up yet: not served");
+        c.fresh_until(Instant::now() + std::time::Duration::from_secs(60));
+        assert!(c.get("t1").is_some() && c.get("t2").is_some());
+        // Another node wrote officer P, and removed session t2.
+        c.changed(Tree::Officers, &keys::officer("E", "P"));
+        assert!(c.get("t1").is_none());
+        c.changed(Tree::Sessions, b"t2");
+        assert!(c.get("t2").is_none());
+        // A feed that lost track drops everything, including reads stamped before.
+        fill(&c, "t3", "E", "R");
+        let early = c.officer_stamp(c.session_stamp("t4"), "E", "S");
+        c.resync();
+        assert!(c.get("t3").is_none() && c.is_empty());
+        c.insert("t4", session("E", "S", 0), Officer::new("E", "S"), early);
+        assert!(c.get("t4").is_none(), "stamped before the resync");
+        // And an expired catch-up stops serving what is cached.
+        fill(&c, "t5", "E", "T");
+        assert!(c.get("t5").is_some());
+        c.fresh_until(Instant::now());
+        assert!(c.get("t5").is_none());
     }
 
     #[test]

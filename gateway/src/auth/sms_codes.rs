@@ -45,7 +45,11 @@ impl App {
                     return Some(quota);
                 }
                 Some(SmsQuota {
-                    sent_today: if quota.day == day { quota.sent_today } else { 0 } + 1,
+                    sent_today: if quota.day == day {
+                        quota.sent_today
+                    } else {
+                        0
+                    } + 1,
                     ..taken.clone()
                 })
             })
@@ -122,7 +126,12 @@ impl App {
             ..record
         };
         self.store
-            .compare_and_swap(Tree::SmsCodes, &key, Some(&raw), Some(&codec::encode(&failed)?))
+            .compare_and_swap(
+                Tree::SmsCodes,
+                &key,
+                Some(&raw),
+                Some(&codec::encode(&failed)?),
+            )
             .await?;
         self.store.flush().await?;
         let left = max.saturating_sub(failed.failures);
@@ -140,7 +149,11 @@ fn quota_refusal(quota: &SmsQuota, now: i64, day: i64, resend: i64, daily: u32) 
     if quota.last_sent != 0 && since_last < resend {
         return Some(Error::new(Code::RateLimited).retry_after((resend - since_last) as u64));
     }
-    let sent_today = if quota.day == day { quota.sent_today } else { 0 };
+    let sent_today = if quota.day == day {
+        quota.sent_today
+    } else {
+        0
+    };
     if sent_today >= daily {
         let tomorrow = (day + 1) * 86_400 - 8 * 3600;
         return Some(

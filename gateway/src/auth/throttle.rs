@@ -57,30 +57,41 @@ impl Account<'_> {
 
 impl App {
     /// Counts one request of `class` from `client_ip`; refuses past the limit.
-    pub async fn check_rate(&self, class: RateClass, client_ip: &str, now: i64) -> Result<(), Error> {
+    pub async fn check_rate(
+        &self,
+        class: RateClass,
+        client_ip: &str,
+        now: i64,
+    ) -> Result<(), Error> {
         let limit = self.config.limits.ip_requests_per_minute;
         let count = self.bump_window(class, client_ip, now, 1).await?;
-        let failures = self.window_count(RateClass::Failure, client_ip, now).await?;
+        let failures = self
+            .window_count(RateClass::Failure, client_ip, now)
+            .await?;
         if count > limit || failures.saturating_mul(2) > limit {
-            return Err(
-                Error::new(Code::RateLimited).retry_after((60 - now.rem_euclid(60)) as u64)
-            );
+            return Err(Error::new(Code::RateLimited).retry_after((60 - now.rem_euclid(60)) as u64));
         }
         Ok(())
     }
 
     /// A failed captcha or password from this address.
     pub async fn count_failure_for_client(&self, client_ip: &str, now: i64) -> Result<(), Error> {
-        self.bump_window(RateClass::Failure, client_ip, now, 1).await?;
+        self.bump_window(RateClass::Failure, client_ip, now, 1)
+            .await?;
         Ok(())
     }
 
-    async fn window_count(&self, class: RateClass, client_ip: &str, now: i64) -> Result<u32, Error> {
+    async fn window_count(
+        &self,
+        class: RateClass,
+        client_ip: &str,
+        now: i64,
+    ) -> Result<u32, Error> {
         let window = now.div_euclid(60);
-        let w: Option<RateWindow> = self.store.get(
-            Tree::Rate,
-            keys::rate(class.as_str(), client_ip),
-        ).await?;
+        let w: Option<RateWindow> = self
+            .store
+            .get(Tree::Rate, keys::rate(class.as_str(), client_ip))
+            .await?;
         Ok(w.filter(|w| w.window == window).map_or(0, |w| w.count))
     }
 
@@ -95,10 +106,9 @@ impl App {
         let w = self
             .store
             .update::<RateWindow>(Tree::Rate, keys::rate(class.as_str(), client_ip), |old| {
-                let mut w = old.filter(|w| w.window == window).unwrap_or(RateWindow {
-                    window,
-                    count: 0,
-                });
+                let mut w = old
+                    .filter(|w| w.window == window)
+                    .unwrap_or(RateWindow { window, count: 0 });
                 w.count = w.count.saturating_add(by);
                 Some(w)
             })
@@ -153,8 +163,7 @@ impl App {
 
     /// A correct password: the count starts again.
     pub async fn clear_failures(&self, account: Account<'_>) -> Result<(), Error> {
-        self.store
-            .remove(Tree::Lockouts, account.key()).await?;
+        self.store.remove(Tree::Lockouts, account.key()).await?;
         Ok(())
     }
 }

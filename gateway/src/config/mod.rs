@@ -529,6 +529,34 @@ providers:
     }
 
     #[test]
+    fn the_store_is_sled_unless_postgres_is_named_with_one_url() {
+        assert!(matches!(
+            parse(MINIMAL).unwrap().store,
+            StoreKind::Sled { cache_bytes } if cache_bytes == 64 << 20
+        ));
+        let pg = MINIMAL.to_string()
+            + "store: {kind: postgres, url: \"host=/tmp user=u password=hunter2\", pool_size: 3}\n";
+        let c = parse(&pg).unwrap();
+        assert!(matches!(c.store, StoreKind::Postgres { pool_size: 3, .. }));
+        assert!(
+            !format!("{:?}", c.store).contains("hunter2"),
+            "the URL is never printed"
+        );
+        for (bad, key) in [
+            ("store: {kind: postgres}\n", "store"),
+            ("store: {kind: postgres, url: x, url_file: y}\n", "store"),
+            (
+                "store: {kind: postgres, url: x, pool_size: 0}\n",
+                "store.pool_size",
+            ),
+            ("store: {kind: mongodb}\n", "unknown variant"),
+        ] {
+            let err = parse(&(MINIMAL.to_string() + bad)).unwrap_err().to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn the_shipped_example_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/taxgate.yaml");
         let c = Config::from_file(&path).unwrap();

@@ -3,7 +3,6 @@
 use super::api_threads::ApiThreads;
 use super::identity;
 use super::{path, respond};
-use crate::error::{Code, Error as Denial};
 use crate::api::wire::{ApiRequest, ApiResponse};
 use crate::app::App;
 use crate::audit::Event;
@@ -11,6 +10,7 @@ use crate::auth::officers::facts;
 use crate::auth::session_cache::LiveSession;
 use crate::config::Route;
 use crate::crypto::signing::Identity;
+use crate::error::{Code, Error as Denial};
 use crate::metrics::RequestKind;
 use crate::policy::Decision;
 use async_trait::async_trait;
@@ -146,17 +146,20 @@ impl Gateway {
         self.app.metrics.decision(decision.is_allowed());
         if let Decision::Deny { policies } = decision {
             let path = req.uri.path().to_string();
-            self.app.audit.record(
-                now,
-                Event::new("proxy.denied", "forbidden")
-                    .enterprise(&ctx.officer().enterprise)
-                    .person(&ctx.officer().person)
-                    .client(&client_ip(session))
-                    .detail(format!(
-                        "{} {path} module={} policies={policies:?}",
-                        req.method, route.module
-                    )),
-            ).await;
+            self.app
+                .audit
+                .record(
+                    now,
+                    Event::new("proxy.denied", "forbidden")
+                        .enterprise(&ctx.officer().enterprise)
+                        .person(&ctx.officer().person)
+                        .client(&client_ip(session))
+                        .detail(format!(
+                            "{} {path} module={} policies={policies:?}",
+                            req.method, route.module
+                        )),
+                )
+                .await;
             respond::error(session, &Denial::new(Code::Forbidden)).await?;
             return Ok(Outcome::Answered);
         }

@@ -1,7 +1,7 @@
 //! Writing the gateway's own answers to the downstream client.
 
-use crate::error::Error;
 use crate::api::wire::ApiResponse;
+use crate::error::Error;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;

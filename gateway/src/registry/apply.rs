@@ -143,7 +143,10 @@ async fn plan(store: &Store, hasher: &Hasher, valid: &Valid) -> Result<Plan, Imp
                 p.put(Tree::Officers, keys::officer(&key, &o.person), &o)?;
             } else {
                 p.remove(Tree::Officers, keys::officer(&key, &o.person));
-                p.remove(Tree::OfficersByPerson, keys::officer_by_person(&o.person, &key));
+                p.remove(
+                    Tree::OfficersByPerson,
+                    keys::officer_by_person(&o.person, &key),
+                );
             }
         }
 
@@ -200,4 +203,3 @@ async fn plan(store: &Store, hasher: &Hasher, valid: &Valid) -> Result<Plan, Imp
     }
     Ok(p)
 }
-

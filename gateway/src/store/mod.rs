@@ -217,9 +217,7 @@ impl Store {
     /// ```
     pub async fn transaction<'c, R, E, F>(&self, mut body: F) -> Result<R, TxError<E>>
     where
-        F: for<'t> FnMut(&'t mut Tx) -> ScopedBoxFuture<'c, 't, Result<R, TxError<E>>>
-            + Send
-            + 'c,
+        F: for<'t> FnMut(&'t mut Tx) -> ScopedBoxFuture<'c, 't, Result<R, TxError<E>>> + Send + 'c,
         R: Send,
         E: Send,
     {

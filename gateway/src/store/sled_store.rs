@@ -20,7 +20,10 @@ use std::sync::Arc;
 
 /// A [`super::Store`] on sled in `dir`, with a page cache of `cache_bytes`.
 pub fn open(dir: &Path, cache_bytes: u64) -> Result<super::Store, StoreError> {
-    Ok(super::Store::new(Arc::new(SledBackend::open(dir, cache_bytes)?)))
+    Ok(super::Store::new(Arc::new(SledBackend::open(
+        dir,
+        cache_bytes,
+    )?)))
 }
 
 #[derive(Clone)]
@@ -244,7 +247,8 @@ impl BackendTx for SledTx {
     }
 
     async fn put(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.writes.insert((tree, key.to_vec()), Some(value.to_vec()));
+        self.writes
+            .insert((tree, key.to_vec()), Some(value.to_vec()));
         Ok(())
     }
 

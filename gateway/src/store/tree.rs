@@ -99,7 +99,9 @@ impl Tree {
     }
 
     pub fn from_id(id: i16) -> Option<Tree> {
-        usize::try_from(id).ok().and_then(|i| Tree::ALL.get(i).copied())
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| Tree::ALL.get(i).copied())
     }
 
     /// Trees whose records nodes keep copies of (the session cache): a write to one of

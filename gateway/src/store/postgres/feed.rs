@@ -46,9 +46,7 @@ async fn follow_once(
     let (client, mut connection) = op(config.connect(NoTls)).await?;
     let (wake, mut woken) = tokio::sync::mpsc::channel::<()>(1);
     let driver = tokio::spawn(async move {
-        while let Some(message) =
-            std::future::poll_fn(|cx| connection.poll_message(cx)).await
-        {
+        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
             match message {
                 Ok(AsyncMessage::Notification(_)) => {
                     let _ = wake.try_send(());

@@ -156,12 +156,10 @@ impl PgBackend {
                  applied_at timestamptz NOT NULL DEFAULT now())",
         ))
         .await?;
-        let current: i32 = op(tx.query_one(
-            "SELECT coalesce(max(version), 0) FROM taxgate_schema",
-            &[],
-        ))
-        .await?
-        .get(0);
+        let current: i32 =
+            op(tx.query_one("SELECT coalesce(max(version), 0) FROM taxgate_schema", &[]))
+                .await?
+                .get(0);
         let known = migrations::MIGRATIONS.last().map_or(0, |m| m.0);
         if current > known {
             return Err(StoreError::Backend(format!(
@@ -194,13 +192,18 @@ async fn op<T>(
 ) -> Result<T, StoreError> {
     match tokio::time::timeout(OP_TIMEOUT, call).await {
         Ok(r) => r.map_err(store_error),
-        Err(_) => Err(StoreError::Unavailable("postgres did not answer in time".into())),
+        Err(_) => Err(StoreError::Unavailable(
+            "postgres did not answer in time".into(),
+        )),
     }
 }
 
 fn store_error(e: tokio_postgres::Error) -> StoreError {
     match e.code() {
-        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
             StoreError::Conflict
         }
         // Connection exceptions (08…) and an operator's shutdown (57P…).
@@ -287,9 +290,9 @@ impl Backend for PgBackend {
                 op(c.execute(&st, &[&t, &key, &old, &v])).await?
             }
             (Some(old), None) => {
-                let st = op(c.prepare_cached(
-                    "DELETE FROM kv WHERE tree = $1 AND key = $2 AND value = $3",
-                ))
+                let st = op(
+                    c.prepare_cached("DELETE FROM kv WHERE tree = $1 AND key = $2 AND value = $3")
+                )
                 .await?;
                 op(c.execute(&st, &[&t, &key, &old])).await?
             }
