@@ -184,13 +184,15 @@ impl Cluster {
             pid = std::process::id(),
             dir = self.dir.display()
         );
-        Command::new("setsid")
-            .args(["sh", "-c", &script])
+        // `setsid -f` forks the watchdog off and returns at once.
+        let started = Command::new("setsid")
+            .args(["-f", "sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
+            .status()
             .expect("start the cluster's watchdog");
+        assert!(started.success(), "setsid: {started}");
     }
 }
 

@@ -45,7 +45,7 @@ CREATE TRIGGER kv_changed AFTER INSERT OR UPDATE OR DELETE ON kv
 )];
 
 /// The advisory lock key held while migrating ("taxgate" in ASCII, as a number).
-pub const LOCK: i64 = 0x7461_7867_6174_65;
+pub const LOCK: i64 = 0x0074_6178_6761_7465;
 
 #[cfg(test)]
 mod tests {
