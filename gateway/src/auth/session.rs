@@ -82,18 +82,21 @@ impl App {
             return Ok(None);
         }
         let token_hash = self.session_token_hash(token);
-        let live = match self.sessions.get(&token_hash) {
-            Some(live) => live,
-            None => match self.load_session(&token_hash).await? {
-                Some(live) => live,
-                None => return Ok(None),
-            },
-        };
         let limits = &self.config.limits;
+        let idle = |s: &Session| now - s.last_seen > limits.session_idle.as_secs() as i64;
+        let live = match self.sessions.get(&token_hash) {
+            // A cached copy that looks idle may be behind the store: another node may
+            // have served (and touched) the session since. The store decides.
+            Some(live) if idle(&live.session) => self.load_session(&token_hash).await?,
+            Some(live) => Some(live),
+            None => self.load_session(&token_hash).await?,
+        };
+        let Some(live) = live else {
+            return Ok(None);
+        };
         let session = &live.session;
-        let idle = now - session.last_seen > limits.session_idle.as_secs() as i64;
         let old = now - session.created_at > limits.session_absolute.as_secs() as i64;
-        if idle || old || !live.officer.is_bound() {
+        if idle(session) || old || !live.officer.is_bound() {
             self.end_session(&token_hash, session).await?;
             return Ok(None);
         }
@@ -268,6 +271,29 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_copy_that_looks_idle_asks_the_store_before_ending_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = test_app(dir.path());
+        let hash = open_session(&app, "tok", 1_000).await;
+        assert!(app.resolve_session("tok", 1_001).await.unwrap().is_some());
+        // Another node served and touched it later; this node's copy still says 1_000.
+        let idle = app.config.limits.session_idle.as_secs() as i64;
+        let later = 1_000 + idle;
+        app.store
+            .update::<Session>(Tree::Sessions, &hash, |s| {
+                s.map(|s| Session {
+                    last_seen: later,
+                    ..s
+                })
+            })
+            .await
+            .unwrap();
+        let ctx = app.resolve_session("tok", later + 10).await.unwrap();
+        assert_eq!(ctx.map(|c| c.session().last_seen), Some(later));
+        assert!(app.store.contains(Tree::Sessions, &hash).await.unwrap());
     }
 
     #[tokio::test]
