@@ -5,7 +5,8 @@
 //! store-unique sequence, so a scan is chronological and two events never collide. It
 //! does not flush: the handler that acknowledges the change flushes the store, and
 //! events without an acknowledgement (a denied proxy request) reach disk with the
-//! store's own periodic flush (sled) or at once (PostgreSQL). [`Audit::export`] writes JSON lines from a point in time on.
+//! store's own periodic flush (sled) or at once (PostgreSQL). [`Audit::export`] writes
+//! JSON lines from a point in time on.
 
 use crate::store::records::AuditEvent;
 use crate::store::{codec, successor, Store, StoreError, Tree};

@@ -2,8 +2,8 @@
 //!
 //! A pingora reverse proxy in front of the tax modules: the two-stage enterprise login,
 //! sessions, and a Cedar decision on every request before it is forwarded. State lives in
-//! the store: sled embedded, or PostgreSQL shared by several nodes. See README.md for the flows and DESIGN notes; each module's doc states its
-//! contract.
+//! the store: sled embedded, or PostgreSQL shared by several nodes. See README.md for
+//! the flows and DESIGN notes; each module's doc states its contract.
 
 #![cfg_attr(
     not(test),
