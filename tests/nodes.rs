@@ -5,7 +5,8 @@
 use crate::harness::flows::{HAN, PASSWORD};
 use crate::harness::fx::*;
 use crate::harness::postgres::{self, Cluster};
-use crate::harness::{Browser, Gateway, GatewayOptions};
+use crate::harness::gateway::run_cli;
+use crate::harness::{Browser, Gateway, GatewayOptions, TestStore};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ const BOUND: Duration = Duration::from_secs(1);
 
 async fn two_nodes() -> (Gateway, Gateway) {
     let a = Gateway::start_with(GatewayOptions {
-        postgres: Some(postgres::new_database()),
+        store: TestStore::Postgres(postgres::new_database()),
         ..Default::default()
     })
     .await;
@@ -230,7 +231,7 @@ async fn the_store_going_away_is_503_and_its_return_needs_no_restart() {
     let cluster = Cluster::start_private();
     cluster.psql("postgres", "CREATE DATABASE outage");
     let gw = Gateway::start_with(GatewayOptions {
-        postgres: Some(cluster.url("outage")),
+        store: TestStore::Postgres(cluster.url("outage")),
         ..Default::default()
     })
     .await;
@@ -257,4 +258,56 @@ async fn the_store_going_away_is_503_and_its_return_needs_no_restart() {
         "{}",
         gw.stderr()
     );
+}
+
+/// A site outgrows sled: `taxgate store copy` moves everything to PostgreSQL, and the
+/// same sessions, grants and passwords work there.
+#[tokio::test]
+async fn a_sled_site_is_copied_to_postgres_and_goes_on_there() {
+    let mut gw = Gateway::start_with(GatewayOptions {
+        store: TestStore::Sled,
+        ..Default::default()
+    })
+    .await;
+    let mut li = Browser::new(&gw);
+    li.login_by_sms(A_USCC, A_PASSWORD, LI_PHONE).await;
+    li.get("/tax/zzs/x").await.expect(200);
+    let sled_config = gw.dir.path().join("sled.yaml");
+    std::fs::copy(&gw.config, &sled_config).unwrap();
+    let _ = gw.terminate();
+
+    let url = postgres::new_database();
+    gw.switch_to_postgres(&url);
+    let (ok, out, err) = run_cli(&[
+        "store",
+        "copy",
+        "--from",
+        sled_config.to_str().unwrap(),
+        "--to",
+        gw.config.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("from the sled store to the postgres store"), "{out}");
+    assert!(out.contains("sessions 1"), "{out}");
+
+    gw.crash_and_restart();
+    li.follow(&gw);
+    li.get("/tax/zzs/x").await.expect(200);
+    Browser::with_agent(&gw, "again")
+        .stage1(A_USCC, A_PASSWORD)
+        .await
+        .expect(200);
+
+    // A second copy into the now-used store is refused, and changes nothing.
+    let (ok, _, err) = run_cli(&[
+        "store",
+        "copy",
+        "--from",
+        sled_config.to_str().unwrap(),
+        "--to",
+        gw.config.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("not empty"), "{err}");
+    li.get("/tax/zzs/x").await.expect(200);
 }

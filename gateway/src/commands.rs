@@ -115,3 +115,29 @@ pub fn audit_export(
     })?;
     Ok(())
 }
+
+/// `taxgate store copy`: every record of one config's store into another's, empty one.
+pub fn store_copy(from: &Path, to: &Path) -> Result<(), String> {
+    let load = |p: &Path| Config::from_file(p).map_err(|e| e.to_string());
+    let (from_config, to_config) = (load(from)?, load(to)?);
+    let source = open_store(None, Some(&from_config))?;
+    let destination = open_store(None, Some(&to_config))?;
+    let counts = block_on(async {
+        crate::store::copy::copy(&source, &destination)
+            .await
+            .map_err(|e| e.to_string())
+    })?;
+    let total: usize = counts.iter().map(|(_, n)| n).sum();
+    let listed: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(t, n)| format!("{} {n}", t.name()))
+        .collect();
+    println!(
+        "copied {total} record(s) from the {} store to the {} store: {}",
+        source.kind(),
+        destination.kind(),
+        listed.join(", ")
+    );
+    Ok(())
+}

@@ -53,6 +53,25 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The store as a whole.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy every record into another, empty store (e.g. sled → PostgreSQL); stop the
+    /// gateways of both first.
+    Copy {
+        /// Config naming the source store.
+        #[arg(long)]
+        from: PathBuf,
+        /// Config naming the destination store.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -158,5 +177,8 @@ fn run(command: Command) -> Result<(), String> {
                     since,
                 },
         } => taxgate::commands::audit_export(data_dir, config, since.as_deref()),
+        Command::Store {
+            command: StoreCommand::Copy { from, to },
+        } => taxgate::commands::store_copy(&from, &to),
     }
 }

@@ -26,10 +26,21 @@ pub struct GatewayOptions {
     pub extra_yaml: String,
     /// Skip the fixture registry import.
     pub empty: bool,
-    /// The store: sled in the temp dir (`None`), or this PostgreSQL database. `None`
-    /// follows `TAXGATE_TEST_STORE=postgres`, which gives each gateway a new database
-    /// on the tests' own cluster (harness/postgres.rs).
-    pub postgres: Option<String>,
+    /// Which store the gateway runs on.
+    pub store: TestStore,
+}
+
+/// The store of a gateway under test.
+#[derive(Default)]
+pub enum TestStore {
+    /// sled, or PostgreSQL when the run says `TAXGATE_TEST_STORE=postgres` (each gateway
+    /// then gets a new database on the tests' own cluster, harness/postgres.rs).
+    #[default]
+    FromEnv,
+    /// sled in the temp dir, whatever the run says.
+    Sled,
+    /// This PostgreSQL database (a connection string).
+    Postgres(String),
 }
 
 /// Whether this run puts every gateway on PostgreSQL (`TAXGATE_TEST_STORE=postgres`).
@@ -105,9 +116,11 @@ impl Gateway {
             .collect();
         let config = dir.path().join("taxgate.yaml");
         let repo = repo();
-        let postgres = opts
-            .postgres
-            .or_else(|| postgres_by_default().then(super::postgres::new_database));
+        let postgres = match opts.store {
+            TestStore::FromEnv => postgres_by_default().then(super::postgres::new_database),
+            TestStore::Sled => None,
+            TestStore::Postgres(url) => Some(url),
+        };
         let store = match &postgres {
             Some(url) => format!("store: {{kind: postgres, url: \"{url}\", pool_size: 4}}\n"),
             None => String::new(),
@@ -208,6 +221,15 @@ impl Gateway {
             Some(url) => taxgate::store::postgres::open(url, 2).unwrap(),
             None => taxgate::store::sled_store::open(&self.data_dir(), 1 << 20).unwrap(),
         }
+    }
+
+    /// Moves this (stopped) gateway's config to `url`'s PostgreSQL store; the next
+    /// restart serves from there.
+    pub fn switch_to_postgres(&mut self, url: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let line = format!("store: {{kind: postgres, url: \"{url}\", pool_size: 4}}\n");
+        std::fs::write(&self.config, text + &line).unwrap();
+        self.postgres = Some(url.to_string());
     }
 
     /// `kill -9` without a restart.

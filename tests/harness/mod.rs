@@ -7,7 +7,7 @@ pub mod outbox;
 pub mod postgres;
 
 pub use client::{Browser, Resp};
-pub use gateway::{Gateway, GatewayOptions};
+pub use gateway::{Gateway, GatewayOptions, TestStore};
 
 /// Repository root (the tests live in `<repo>/tests`).
 pub fn repo() -> std::path::PathBuf {

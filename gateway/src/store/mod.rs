@@ -20,6 +20,7 @@
 pub mod backend;
 pub mod changes;
 pub mod codec;
+pub mod copy;
 mod error;
 pub mod keys;
 pub mod postgres;
