@@ -3,10 +3,11 @@
 //! benches build in code.
 //!
 //! The store is written straight into a sled data dir with the crate's own types
-//! (`taxgate::store::{Store, records, keys}`), so the gateway reads it exactly as it reads
-//! an imported registry. Everything is derived from one seed: the same seed and sizes give
-//! the same enterprises, persons, officers, roles, sources and grants (only the salt of
-//! the two argon2 PHC strings differs, as `Hasher` draws it from the OS).
+//! (`taxgate::store::{sled_store, Store, Tree, records, keys}`), so the gateway reads it
+//! exactly as it reads an imported registry. Everything is derived from one seed: the
+//! same seed and sizes give the same enterprises, persons, officers, roles, sources and
+//! grants (only the salt of the two argon2 PHC strings differs, as `Hasher` draws it from
+//! the OS).
 //!
 //! Layout of a bench data dir `BASE`: `BASE/store` (sled), `BASE/manifest.json` (sizes,
 //! seed, and samples of officers for the benchmarks: permitted, denied, password-capable),
@@ -21,11 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use taxgate::config::{
-    Argon2Params, CaptchaProvider, Config, Limits, Mode, Route, SecretKey, SmsProvider,
+    Argon2Params, CaptchaProvider, Config, Limits, Mode, Route, SecretKey, SmsProvider, StoreKind,
 };
 use taxgate::crypto::password::Hasher;
 use taxgate::store::records::{Enterprise, LoginTicket, Officer, Person, Role, Session};
-use taxgate::store::{codec, keys, Store};
+use taxgate::store::{codec, keys, sled_store, Store, Tree, Write};
 
 /// The secret key of every bench gateway (sessions and tickets are hashed with it).
 pub const SECRET_HEX: &str = "62656e63686d61726b206b6579206f6620746178676174652062656e63682121";
@@ -64,11 +65,13 @@ pub fn config(data_dir: &Path, routes: Vec<Route>) -> Config {
         threads: 2,
         work_stealing: false,
         shutdown_grace: Duration::from_secs(1),
-        sled_cache_bytes: std::env::var("TAXGATE_BENCH_SLED_MIB")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(64)
-            << 20,
+        store: StoreKind::Sled {
+            cache_bytes: std::env::var("TAXGATE_BENCH_SLED_MIB")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(64)
+                << 20,
+        },
         session_cache_entries: std::env::var("TAXGATE_BENCH_SESSION_CACHE")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -235,31 +238,39 @@ fn name(rng: &mut StdRng) -> String {
     n
 }
 
-/// Batches per tree, applied every few thousand enterprises.
-#[derive(Default)]
-struct Batches {
-    enterprises: sled::Batch,
-    accounts: sled::Batch,
-    persons: sled::Batch,
-    persons_by_id_number: sled::Batch,
-    persons_by_phone: sled::Batch,
-    officers: sled::Batch,
-    officers_by_person: sled::Batch,
+/// Runs the store's async calls of a synchronous bench function on a runtime of its own.
+pub fn block_on<T>(
+    work: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?
+        .block_on(work)
 }
 
-impl Batches {
-    fn apply(&mut self, s: &Store) -> sled::Result<()> {
-        let t = &s.trees;
-        let b = std::mem::take(self);
-        t.enterprises.apply_batch(b.enterprises)?;
-        t.accounts.apply_batch(b.accounts)?;
-        t.persons.apply_batch(b.persons)?;
-        t.persons_by_id_number.apply_batch(b.persons_by_id_number)?;
-        t.persons_by_phone.apply_batch(b.persons_by_phone)?;
-        t.officers.apply_batch(b.officers)?;
-        t.officers_by_person.apply_batch(b.officers_by_person)?;
-        Ok(())
+/// Opens the sled store of a bench data dir (generator only: the benchmarks open it
+/// through `App::open` and [`config`]).
+fn open_store(base: &Path) -> Result<Store, String> {
+    sled_store::open(&store_dir(base), 64 << 20).map_err(|e| e.to_string())
+}
+
+/// Applies the generator's buffered writes as one atomic batch (`Store::apply`, one sled
+/// transaction over the trees it touches) and empties the buffer; called every few
+/// thousand enterprises. An empty buffer is not applied: sled panics on a transaction
+/// over no tree.
+async fn apply(store: &Store, writes: &mut Vec<Write>) -> Result<(), String> {
+    if writes.is_empty() {
+        return Ok(());
     }
+    store
+        .apply(std::mem::take(writes))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn put(writes: &mut Vec<Write>, tree: Tree, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+    writes.push((tree, key.into(), Some(value.into())));
 }
 
 fn enc<T: Serialize>(v: &T) -> Vec<u8> {
@@ -391,17 +402,21 @@ pub fn generate(base: &Path, p: Params) -> Result<Manifest, String> {
         counts,
     };
     {
-        let store = Store::open(&store_dir(base), 64 << 20).map_err(|e| e.to_string())?;
-        for (i, code) in plan.authorities.iter().enumerate() {
-            let rec = taxgate::store::records::TaxAuthority {
-                code: code.clone(),
-                name: format!("国家税务总局昆明市第{}税务分局", i + 1),
-            };
-            store
-                .put(&store.trees.tax_authorities, code, &rec)
-                .map_err(|e| e.to_string())?;
-        }
-        store.flush_blocking().map_err(|e| e.to_string())?;
+        // Closed (dropped) before the chunks open it: sled lets one process open a store.
+        let store = open_store(base)?;
+        block_on(async {
+            for (i, code) in plan.authorities.iter().enumerate() {
+                let rec = taxgate::store::records::TaxAuthority {
+                    code: code.clone(),
+                    name: format!("国家税务总局昆明市第{}税务分局", i + 1),
+                };
+                store
+                    .put(Tree::TaxAuthorities, code, &rec)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            store.flush().await.map_err(|e| e.to_string())
+        })?;
     }
     let plan_text = serde_json::to_string(&plan).map_err(|e| e.to_string())?;
     std::fs::write(base.join("plan.json"), plan_text).map_err(|e| e.to_string())?;
@@ -429,11 +444,14 @@ pub fn generate(base: &Path, p: Params) -> Result<Manifest, String> {
         merged.password.extend(r.password);
     }
     {
-        let store = Store::open(&store_dir(base), 64 << 20).map_err(|e| e.to_string())?;
-        store
-            .put(&store.trees.meta, "registry_imported_at", &now)
-            .map_err(|e| e.to_string())?;
-        store.flush_blocking().map_err(|e| e.to_string())?;
+        let store = open_store(base)?;
+        block_on(async {
+            store
+                .put(Tree::Meta, "registry_imported_at", &now)
+                .await
+                .map_err(|e| e.to_string())?;
+            store.flush().await.map_err(|e| e.to_string())
+        })?;
     }
     let manifest = Manifest {
         params: p,
@@ -452,11 +470,15 @@ pub fn generate(base: &Path, p: Params) -> Result<Manifest, String> {
 
 /// Writes the enterprises of chunk `k` of the plan in `base`.
 fn generate_chunk(base: &Path, k: usize) -> Result<(), String> {
+    let store = open_store(base)?;
+    block_on(write_chunk(&store, base, k))
+}
+
+async fn write_chunk(store: &Store, base: &Path, k: usize) -> Result<(), String> {
     let text = std::fs::read_to_string(base.join("plan.json")).map_err(|e| e.to_string())?;
     let plan: Plan = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     let p = plan.params;
     let now = plan.now;
-    let store = Store::open(&store_dir(base), 64 << 20).map_err(|e| e.to_string())?;
     let mut rng = StdRng::seed_from_u64(mix(p.seed ^ mix(k as u64 + 1)));
     let chunks = chunks_of(&p);
     let cap = SAMPLES.div_ceil(chunks);
@@ -474,11 +496,11 @@ fn generate_chunk(base: &Path, k: usize) -> Result<(), String> {
     let mut allow = Reservoir::new(mix(p.seed ^ 1 ^ (k as u64) << 8), cap);
     let mut deny = Reservoir::new(mix(p.seed ^ 2 ^ (k as u64) << 8), cap);
     let mut password = Reservoir::new(mix(p.seed ^ 3 ^ (k as u64) << 8), cap);
-    let mut b = Batches::default();
+    let mut b: Vec<Write> = Vec::new();
     let person_hash = plan.person_hash.clone();
     let authorities = plan.authorities.clone();
 
-    let mut new_person = |rng: &mut StdRng, b: &mut Batches, with_password: bool| {
+    let mut new_person = |rng: &mut StdRng, b: &mut Vec<Write>, with_password: bool| {
         let g = k as u64 * PERSONS_PER_CHUNK + local_person;
         local_person += 1;
         let id = format!("{:016x}", mix(p.seed.wrapping_mul(1_000_003) ^ g));
@@ -495,10 +517,10 @@ fn generate_chunk(base: &Path, k: usize) -> Result<(), String> {
             tax_authority: with_password
                 .then(|| authorities[rng.gen_range(0..authorities.len())].clone()),
         };
-        b.persons.insert(id.as_bytes(), enc(&person));
-        b.persons_by_id_number.insert(idn.as_bytes(), id.as_bytes());
+        put(b, Tree::Persons, id.as_bytes(), enc(&person));
+        put(b, Tree::PersonsByIdNumber, idn.as_bytes(), id.as_bytes());
         if with_password {
-            b.persons_by_phone.insert(ph.as_bytes(), id.as_bytes());
+            put(b, Tree::PersonsByPhone, ph.as_bytes(), id.as_bytes());
         }
         (id, ph)
     };
@@ -521,8 +543,8 @@ fn generate_chunk(base: &Path, k: usize) -> Result<(), String> {
             password_hash: plan.enterprise_hash.clone(),
             password_epoch: 0,
         };
-        b.enterprises.insert(key.as_bytes(), enc(&enterprise));
-        b.accounts.insert(key.as_bytes(), key.as_bytes());
+        put(&mut b, Tree::Enterprises, key.as_bytes(), enc(&enterprise));
+        put(&mut b, Tree::Accounts, key.as_bytes(), key.as_bytes());
 
         let mut here: BTreeSet<String> = BTreeSet::new();
         let legal_rep_is_finance = count == 1 || rng.gen_bool(0.25);
@@ -609,16 +631,25 @@ fn generate_chunk(base: &Path, k: usize) -> Result<(), String> {
             if o.is_bound() && o.may_use_password() {
                 password.offer(&key, &o.person);
             }
-            b.officers_by_person
-                .insert(keys::officer_by_person(&o.person, &key), &[] as &[u8]);
-            b.officers.insert(keys::officer(&key, &o.person), enc(&o));
+            put(
+                &mut b,
+                Tree::OfficersByPerson,
+                keys::officer_by_person(&o.person, &key),
+                Vec::new(),
+            );
+            put(
+                &mut b,
+                Tree::Officers,
+                keys::officer(&key, &o.person),
+                enc(&o),
+            );
         }
         if i % 5_000 == 4_999 {
-            b.apply(&store).map_err(|e| e.to_string())?;
+            apply(store, &mut b).await?;
         }
     }
-    b.apply(&store).map_err(|e| e.to_string())?;
-    store.flush_blocking().map_err(|e| e.to_string())?;
+    apply(store, &mut b).await?;
+    store.flush().await.map_err(|e| e.to_string())?;
     r.persons = local_person as usize;
     r.allow = allow.items;
     r.deny = deny.items;
@@ -652,53 +683,78 @@ pub fn ticket_token(i: usize) -> String {
     format!("bench-ticket-{i:07}")
 }
 
+/// Removes every record of `tree`, a page at a time (not atomic, as sled's own `clear`).
+async fn clear(store: &Store, tree: Tree) -> Result<(), String> {
+    loop {
+        let page = store
+            .scan_page(tree, &[], None, 10_000)
+            .await
+            .map_err(|e| e.to_string())?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        store
+            .apply(page.into_iter().map(|(k, _)| (tree, k, None)).collect())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+}
+
+/// A live session of `o` for `token`, with its entry in the officer's session index.
+async fn put_session(
+    app: &taxgate::app::App,
+    token: &str,
+    o: &OfficerRef,
+    now: i64,
+) -> Result<(), String> {
+    let hash = app.session_token_hash(token);
+    let s = Session {
+        enterprise: o.enterprise.clone(),
+        person: o.person.clone(),
+        created_at: now,
+        last_seen: now,
+        csrf_token: "bench-csrf".into(),
+        client_ip: "127.0.0.1".into(),
+    };
+    app.store
+        .put(Tree::Sessions, &hash, &s)
+        .await
+        .map_err(|e| e.to_string())?;
+    app.store
+        .put_raw(
+            Tree::SessionsByOfficer,
+            keys::session_of_officer(&o.enterprise, &o.person, &hash),
+            &[],
+        )
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Clears what earlier runs left (sessions, tickets, audit, rate windows, lockouts) and
 /// writes `sessions` live sessions of each kind and `tickets` login tickets, at `now`.
 /// Uses the crate's own hashing (`App::session_token_hash`, `client_fingerprint`).
-pub fn prepare(
+pub async fn prepare(
     app: &taxgate::app::App,
     m: &Manifest,
     sessions: usize,
     tickets: usize,
     now: i64,
 ) -> Result<(), String> {
-    let t = &app.store.trees;
     for tree in [
-        &t.sessions,
-        &t.sessions_by_officer,
-        &t.login_tickets,
-        &t.audit,
-        &t.rate,
-        &t.lockouts,
+        Tree::Sessions,
+        Tree::SessionsByOfficer,
+        Tree::LoginTickets,
+        Tree::Audit,
+        Tree::Rate,
+        Tree::Lockouts,
     ] {
-        tree.clear().map_err(|e| e.to_string())?;
+        clear(&app.store, tree).await?;
     }
-    let put_session = |token: &str, o: &OfficerRef| -> Result<(), String> {
-        let hash = app.session_token_hash(token);
-        let s = Session {
-            enterprise: o.enterprise.clone(),
-            person: o.person.clone(),
-            created_at: now,
-            last_seen: now,
-            csrf_token: "bench-csrf".into(),
-            client_ip: "127.0.0.1".into(),
-        };
-        app.store
-            .put(&t.sessions, &hash, &s)
-            .map_err(|e| e.to_string())?;
-        t.sessions_by_officer
-            .insert(
-                keys::session_of_officer(&o.enterprise, &o.person, &hash),
-                &[] as &[u8],
-            )
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    };
     for (i, o) in m.allow.iter().cycle().take(sessions).enumerate() {
-        put_session(&allow_token(i), o)?;
+        put_session(app, &allow_token(i), o, now).await?;
     }
     for (i, o) in m.deny.iter().cycle().take(sessions).enumerate() {
-        put_session(&deny_token(i), o)?;
+        put_session(app, &deny_token(i), o, now).await?;
     }
     let fingerprint = taxgate::auth::client_fingerprint(app, "127.0.0.1", USER_AGENT);
     for (i, o) in m.password.iter().cycle().take(tickets).enumerate() {
@@ -713,9 +769,10 @@ pub fn prepare(
         // The store key of a ticket is its keyed hash (auth/login.rs `ticket_hash`).
         let hash = app.keyed.hash("login-ticket", &ticket_token(i));
         app.store
-            .put(&t.login_tickets, &hash, &ticket)
+            .put(Tree::LoginTickets, &hash, &ticket)
+            .await
             .map_err(|e| e.to_string())?;
     }
-    app.store.flush_blocking().map_err(|e| e.to_string())?;
+    app.store.flush().await.map_err(|e| e.to_string())?;
     Ok(())
 }

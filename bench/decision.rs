@@ -11,6 +11,11 @@
 //! session cache off, so every decision reads and decodes the session and officer
 //! records from sled (what the first request of each session costs).
 //!
+//! The `App` calls are async: each measured call runs to completion with `block_on` on
+//! one current-thread tokio runtime, built before anything is timed. On sled a decision
+//! never waits (sled reads are synchronous), so the future is ready at its first poll and
+//! `block_on` adds only its own fixed cost to each call.
+//!
 //! Criterion measures the mean/median of each variant; a second pass times 200 000 single
 //! decisions to give the median and the tail (p99, p99.9), which criterion does not
 //! report. Environment: `TAXGATE_BENCH_DATA` (bench data dir, default
@@ -27,6 +32,7 @@ use std::time::Instant;
 use taxgate::app::App;
 use taxgate::auth::officers::facts;
 use taxgate::store::records::Officer;
+use tokio::runtime::Runtime;
 
 const SESSIONS: usize = 20_000;
 
@@ -40,7 +46,7 @@ struct Fixture {
 /// Session cache capacity of the warm configuration (the gateway's default).
 const CACHE_ON: usize = 50_000;
 
-fn fixture(session_cache_entries: usize) -> Fixture {
+fn fixture(rt: &Runtime, session_cache_entries: usize) -> Fixture {
     let base = std::env::var_os("TAXGATE_BENCH_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| data::repo_dir().join("target/bench-data/e100000-o500000-s2026"));
@@ -68,11 +74,12 @@ fn fixture(session_cache_entries: usize) -> Fixture {
     config.session_cache_entries = session_cache_entries;
     let app = App::open(config).expect("open app");
     let now = taxgate::clock::now();
-    data::prepare(&app, &m, SESSIONS, 0, now).expect("sessions");
+    rt.block_on(data::prepare(&app, &m, SESSIONS, 0, now))
+        .expect("sessions");
     let load = |token: &dyn Fn(usize) -> String| -> Vec<Officer> {
         (0..SESSIONS)
             .map(|i| {
-                app.resolve_session(&token(i), now)
+                rt.block_on(app.resolve_session(&token(i), now))
                     .expect("resolve")
                     .expect("live session")
                     .officer()
@@ -91,8 +98,8 @@ fn fixture(session_cache_entries: usize) -> Fixture {
 }
 
 /// The full decision for the session behind `token`: true when Cedar permits.
-fn decide(app: &App, token: &str, now: i64) -> bool {
-    let Ok(Some(ctx)) = app.resolve_session(token, now) else {
+async fn decide(app: &App, token: &str, now: i64) -> bool {
+    let Ok(Some(ctx)) = app.resolve_session(token, now).await else {
         return false;
     };
     let roles = ctx.officer().role_names();
@@ -114,31 +121,41 @@ fn main() {
     data::run_chunk_if_asked();
     let allow: Vec<String> = (0..SESSIONS).map(data::allow_token).collect();
     let deny: Vec<String> = (0..SESSIONS).map(data::deny_token).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut c = Criterion::default().configure_from_args();
     let mut report = serde_json::Map::new();
     {
-        let f = fixture(CACHE_ON);
+        let f = fixture(&rt, CACHE_ON);
         // Sanity: the samples decide as the manifest says.
-        assert!(allow.iter().take(500).all(|t| decide(&f.app, t, f.now)));
-        assert!(deny.iter().take(500).all(|t| !decide(&f.app, t, f.now)));
+        assert!(allow
+            .iter()
+            .take(500)
+            .all(|t| rt.block_on(decide(&f.app, t, f.now))));
+        assert!(deny
+            .iter()
+            .take(500)
+            .all(|t| !rt.block_on(decide(&f.app, t, f.now))));
         let mut g = c.benchmark_group("decision");
         let mut i = 0usize;
         g.bench_function("full_permit", |b| {
             b.iter(|| {
                 i = (i + 1) % SESSIONS;
-                black_box(decide(&f.app, &allow[i], f.now))
+                black_box(rt.block_on(decide(&f.app, &allow[i], f.now)))
             })
         });
         g.bench_function("full_deny", |b| {
             b.iter(|| {
                 i = (i + 1) % SESSIONS;
-                black_box(decide(&f.app, &deny[i], f.now))
+                black_box(rt.block_on(decide(&f.app, &deny[i], f.now)))
             })
         });
         g.bench_function("session_lookup_only", |b| {
             b.iter(|| {
                 i = (i + 1) % SESSIONS;
-                black_box(f.app.resolve_session(&allow[i], f.now).ok())
+                black_box(rt.block_on(f.app.resolve_session(&allow[i], f.now)).ok())
             })
         });
         g.bench_function("cedar_only", |b| {
@@ -156,11 +173,14 @@ fn main() {
         g.finish();
         let variants: [Variant; 4] = [
             ("full_permit", &|i| {
-                decide(&f.app, &allow[i % SESSIONS], f.now)
+                rt.block_on(decide(&f.app, &allow[i % SESSIONS], f.now))
             }),
-            ("full_deny", &|i| decide(&f.app, &deny[i % SESSIONS], f.now)),
+            ("full_deny", &|i| {
+                rt.block_on(decide(&f.app, &deny[i % SESSIONS], f.now))
+            }),
             ("session_lookup_only", &|i| {
-                f.app.resolve_session(&allow[i % SESSIONS], f.now).is_ok()
+                rt.block_on(f.app.resolve_session(&allow[i % SESSIONS], f.now))
+                    .is_ok()
             }),
             ("cedar_only", &|i| {
                 cedar_only(&f.app, &f.officers[i % SESSIONS])
@@ -170,22 +190,22 @@ fn main() {
     }
     {
         // The App above is dropped: sled lets one process open a store once at a time.
-        let f = fixture(0);
+        let f = fixture(&rt, 0);
         let mut g = c.benchmark_group("decision_cold");
         let mut i = 0usize;
         g.bench_function("full_permit", |b| {
             b.iter(|| {
                 i = (i + 1) % SESSIONS;
-                black_box(decide(&f.app, &allow[i], f.now))
+                black_box(rt.block_on(decide(&f.app, &allow[i], f.now)))
             })
         });
         g.finish();
         let variants: [Variant; 2] = [
             ("full_permit_cold", &|i| {
-                decide(&f.app, &allow[i % SESSIONS], f.now)
+                rt.block_on(decide(&f.app, &allow[i % SESSIONS], f.now))
             }),
             ("full_deny_cold", &|i| {
-                decide(&f.app, &deny[i % SESSIONS], f.now)
+                rt.block_on(decide(&f.app, &deny[i % SESSIONS], f.now))
             }),
         ];
         percentiles(&variants, &mut report);

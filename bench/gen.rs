@@ -76,13 +76,13 @@ fn prepare(args: &[String], out: &std::path::Path) -> Result<(), String> {
     let config = data::config(&data::store_dir(out), Vec::new());
     let app = taxgate::app::App::open(config).map_err(|e| e.to_string())?;
     let now = taxgate::clock::now();
-    data::prepare(
+    data::block_on(data::prepare(
         &app,
         &m,
         arg(args, "--sessions", 2_000),
         arg(args, "--tickets", 20_000),
         now,
-    )
+    ))
 }
 
 fn argon2(args: &[String]) -> Result<(), String> {

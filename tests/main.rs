@@ -16,3 +16,4 @@ mod recovery;
 mod register;
 mod registry;
 mod restart;
+mod store;

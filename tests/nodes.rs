@@ -4,8 +4,8 @@
 
 use crate::harness::flows::{HAN, PASSWORD};
 use crate::harness::fx::*;
-use crate::harness::postgres::{self, Cluster};
 use crate::harness::gateway::run_cli;
+use crate::harness::postgres::{self, Cluster};
 use crate::harness::{Browser, Gateway, GatewayOptions, TestStore};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -287,7 +287,10 @@ async fn a_sled_site_is_copied_to_postgres_and_goes_on_there() {
         gw.config.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
-    assert!(out.contains("from the sled store to the postgres store"), "{out}");
+    assert!(
+        out.contains("from the sled store to the postgres store"),
+        "{out}"
+    );
     assert!(out.contains("sessions 1"), "{out}");
 
     gw.crash_and_restart();

@@ -39,7 +39,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
 
 /// How many times [`Store::transaction`] and [`Store::update`] try before giving up.
-const ATTEMPTS: usize = 16;
+const ATTEMPTS: u32 = 40;
 /// Page size of scans that walk a whole tree.
 const PAGE: usize = 1_000;
 
@@ -135,7 +135,8 @@ impl Store {
         mut f: impl FnMut(Option<T>) -> Option<T>,
     ) -> Result<Option<T>, StoreError> {
         let key = key.as_ref();
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            backoff(attempt).await;
             let current = self.backend.get(tree, key).await?;
             let new = f(current.as_deref().and_then(|b| codec::decode(b).ok()));
             let bytes = new.as_ref().map(codec::encode).transpose()?;
@@ -222,7 +223,8 @@ impl Store {
         R: Send,
         E: Send,
     {
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            backoff(attempt).await;
             let mut tx = Tx::new(self.backend.begin().await?);
             match body(&mut tx).await {
                 Ok(r) => match tx.commit().await {
@@ -261,6 +263,17 @@ impl Store {
     pub async fn next_id(&self) -> Result<u64, StoreError> {
         self.backend.next_id().await
     }
+}
+
+/// Before a retry: nothing the first time, then a random pause of up to 0.1 ms, 0.2 ms,
+/// … 12.8 ms, so writers that collided spread out instead of colliding again.
+async fn backoff(attempt: u32) {
+    if attempt == 0 {
+        return;
+    }
+    let ceiling_us = 100u64 << attempt.min(7);
+    let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=ceiling_us);
+    tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
 }
 
 /// The smallest key after `key` in bytewise order.

@@ -181,6 +181,9 @@ impl Backend for SledBackend {
     }
 
     async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
         let mut batches: BTreeMap<Tree, sled::Batch> = BTreeMap::new();
         for (tree, key, value) in writes {
             let b = batches.entry(tree).or_default();

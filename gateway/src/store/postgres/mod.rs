@@ -319,15 +319,41 @@ impl Backend for PgBackend {
     }
 
     async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        // The last write of each key wins, as if applied in order; then one statement
+        // for every put and one for every removal, whatever the batch's size.
+        let mut last: std::collections::BTreeMap<(i16, Vec<u8>), Option<Vec<u8>>> =
+            std::collections::BTreeMap::new();
+        for (tree, key, value) in writes {
+            last.insert((tree.id(), key), value);
+        }
+        let (mut put, mut removed): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
+        for ((tree, key), value) in last {
+            match value {
+                Some(v) => put.push((tree, key, v)),
+                None => removed.push((tree, key)),
+            }
+        }
         let mut c = self.client().await?;
         let tx = op(c.transaction()).await?;
-        let put = op(tx.prepare(PUT)).await?;
-        let remove = op(tx.prepare(REMOVE)).await?;
-        for (tree, key, value) in &writes {
-            match value {
-                Some(v) => op(tx.execute(&put, &[&tree.id(), key, v])).await?,
-                None => op(tx.execute(&remove, &[&tree.id(), key])).await?,
-            };
+        if !put.is_empty() {
+            let (trees, (keys, values)): (Vec<i16>, (Vec<Vec<u8>>, Vec<Vec<u8>>)) =
+                put.into_iter().map(|(t, k, v)| (t, (k, v))).unzip();
+            op(tx.execute(
+                "INSERT INTO kv (tree, key, value)
+                 SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[])
+                 ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+                &[&trees, &keys, &values],
+            ))
+            .await?;
+        }
+        if !removed.is_empty() {
+            let (trees, keys): (Vec<i16>, Vec<Vec<u8>>) = removed.into_iter().unzip();
+            op(tx.execute(
+                "DELETE FROM kv WHERE (tree, key) IN
+                 (SELECT * FROM unnest($1::smallint[], $2::bytea[]))",
+                &[&trees, &keys],
+            ))
+            .await?;
         }
         op(tx.commit()).await
     }
