@@ -65,12 +65,19 @@ pub fn config(data_dir: &Path, routes: Vec<Route>) -> Config {
         threads: 2,
         work_stealing: false,
         shutdown_grace: Duration::from_secs(1),
-        store: StoreKind::Sled {
-            cache_bytes: std::env::var("TAXGATE_BENCH_SLED_MIB")
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(64)
-                << 20,
+        // `TAXGATE_BENCH_STORE_URL`: the same store copied into PostgreSQL (bench/run).
+        store: match std::env::var("TAXGATE_BENCH_STORE_URL") {
+            Ok(url) => StoreKind::Postgres {
+                url: taxgate::config::PostgresUrl(url),
+                pool_size: 8,
+            },
+            Err(_) => StoreKind::Sled {
+                cache_bytes: std::env::var("TAXGATE_BENCH_SLED_MIB")
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(64)
+                    << 20,
+            },
         },
         session_cache_entries: std::env::var("TAXGATE_BENCH_SESSION_CACHE")
             .ok()
@@ -257,8 +264,7 @@ fn open_store(base: &Path) -> Result<Store, String> {
 
 /// Applies the generator's buffered writes as one atomic batch (`Store::apply`, one sled
 /// transaction over the trees it touches) and empties the buffer; called every few
-/// thousand enterprises. An empty buffer is not applied: sled panics on a transaction
-/// over no tree.
+/// thousand enterprises. An empty buffer is skipped.
 async fn apply(store: &Store, writes: &mut Vec<Write>) -> Result<(), String> {
     if writes.is_empty() {
         return Ok(());
