@@ -314,3 +314,64 @@ async fn a_sled_site_is_copied_to_postgres_and_goes_on_there() {
     assert!(err.contains("not empty"), "{err}");
     li.get("/tax/zzs/x").await.expect(200);
 }
+
+/// Policy files are per node; `/admin/policies` on any node shows every node's hash, so
+/// a node left on other files is seen.
+#[tokio::test]
+async fn every_node_shows_every_nodes_policy_hash_and_a_skew() {
+    let (a, mut b) = two_nodes().await;
+    let admin_of = |gw: &Gateway| {
+        let mut browser = Browser::new(gw);
+        browser.base = format!("http://{}", gw.admin);
+        browser
+    };
+    let status = admin_of(&a).get("/admin/policies").await.expect(200).json();
+    let nodes = status["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{status}");
+    assert_eq!(status["skew"], false, "{status}");
+    assert!(nodes.iter().any(|n| n["node"] == status["node"]));
+
+    // B restarts on a copy of the policies with one more comment: another hash.
+    let own = b.dir.path().join("b-policies");
+    std::fs::create_dir_all(&own).unwrap();
+    for entry in std::fs::read_dir(&a.policies).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), own.join(entry.file_name())).unwrap();
+        }
+    }
+    let first = std::fs::read_dir(&own)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "cedar"))
+        .unwrap();
+    let text = std::fs::read_to_string(&first).unwrap();
+    std::fs::write(&first, format!("// node b\n{text}")).unwrap();
+    let config = std::fs::read_to_string(&b.config).unwrap();
+    let line = format!("policies: {}", a.policies.display());
+    assert!(config.contains(&line));
+    std::fs::write(
+        &b.config,
+        config.replace(&line, &format!("policies: {}", own.display())),
+    )
+    .unwrap();
+    b.crash_and_restart();
+
+    // B beats when it starts: A shows the skew within moments.
+    let mut status = serde_json::Value::Null;
+    for _ in 0..100 {
+        status = admin_of(&a).get("/admin/policies").await.expect(200).json();
+        if status["skew"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["skew"], true, "{status}");
+    let hashes: std::collections::BTreeSet<String> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["policy_hash"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(hashes.len(), 2, "{status}");
+}

@@ -1,5 +1,5 @@
 //! The operators' listener (API.md, "Operators"), loopback by default: health, policy
-//! status and reload. It shares the gateway's state but not its port, so it can be kept
+//! status (with every node's policy hash) and reload. It shares the gateway's state but not its port, so it can be kept
 //! off the public network.
 
 use crate::app::App;
@@ -23,6 +23,26 @@ fn json(status: u16, value: &serde_json::Value) -> Response<Vec<u8>> {
         .unwrap_or_default()
 }
 
+impl Admin {
+    /// This node's policy status, its id, and every live node's policy hash (`nodes.rs`):
+    /// `skew` is true when the nodes sharing the store enforce different policy sets.
+    async fn policies(&self) -> serde_json::Value {
+        let mut v = serde_json::json!(self.app.policy.status());
+        v["node"] = serde_json::json!(self.app.node_id);
+        match self.app.live_nodes(crate::clock::now()).await {
+            Ok(nodes) => {
+                let skew = nodes
+                    .windows(2)
+                    .any(|w| w[0].policy_hash != w[1].policy_hash);
+                v["nodes"] = serde_json::json!(nodes);
+                v["skew"] = serde_json::json!(skew);
+            }
+            Err(e) => v["nodes_error"] = serde_json::json!(e.to_string()),
+        }
+        v
+    }
+}
+
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
@@ -39,7 +59,7 @@ impl ServeHttp for Admin {
                     .body(body)
                     .unwrap_or_default()
             }
-            ("GET", "/admin/policies") => json(200, &serde_json::json!(self.app.policy.status())),
+            ("GET", "/admin/policies") => json(200, &self.policies().await),
             ("POST", "/admin/policies/reload") => {
                 let started = std::time::Instant::now();
                 match self.app.policy.reload() {

@@ -23,6 +23,7 @@ pub mod demo;
 pub mod error;
 pub mod identity;
 pub mod metrics;
+pub mod nodes;
 pub mod policy;
 pub mod portal;
 pub mod priority;

@@ -91,7 +91,8 @@ impl App {
 /// Where the janitor's lease lives in [`Tree::Meta`].
 const LEASE_KEY: &str = "janitor_lease";
 
-/// Sweeps every `interval` on its own thread while the gateway lives. With several nodes
+/// Sweeps every `interval` on its own thread while the gateway lives, and writes this
+/// node's heartbeat beside (`nodes.rs`). With several nodes
 /// on one store, only the holder of the janitor lease sweeps: a node takes the lease when
 /// it is free or has run out (three intervals after its holder's last pass), so a node
 /// that dies hands the work to another within three intervals.
@@ -104,9 +105,11 @@ pub fn spawn_janitor(app: &Arc<App>, interval: Duration) -> std::io::Result<()> 
         .name("taxgate-janitor".into())
         .spawn(move || {
             runtime.block_on(async move {
+                let heartbeat = tokio::spawn(beat_while_alive(weak.clone()));
                 loop {
                     tokio::time::sleep(interval).await;
                     let Some(app) = weak.upgrade() else {
+                        heartbeat.abort();
                         return;
                     };
                     let now = crate::clock::now();
@@ -120,6 +123,20 @@ pub fn spawn_janitor(app: &Arc<App>, interval: Duration) -> std::io::Result<()> 
             })
         })?;
     Ok(())
+}
+
+/// This node's heartbeat (`nodes.rs`): at once, then every `BEAT_EVERY`.
+async fn beat_while_alive(weak: Weak<App>) {
+    loop {
+        let Some(app) = weak.upgrade() else {
+            return;
+        };
+        if let Err(e) = app.beat(crate::clock::now()).await {
+            tracing::warn!(error = %e, "node heartbeat not written");
+        }
+        drop(app);
+        tokio::time::sleep(crate::nodes::BEAT_EVERY).await;
+    }
 }
 
 impl App {
@@ -145,6 +162,7 @@ impl App {
             return Ok(None);
         }
         self.store.maintain(now).await?;
+        crate::nodes::forget_gone(&self.store, now).await?;
         self.sweep_expired(now).await.map(Some)
     }
 }
