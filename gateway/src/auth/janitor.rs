@@ -176,8 +176,7 @@ struct JanitorLease {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Tree;
-    use std::time::Duration;
+        use std::time::Duration;
 
     #[tokio::test]
     async fn sweeps_only_what_expired() {

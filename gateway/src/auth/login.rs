@@ -20,8 +20,7 @@ use crate::error::{Code, Error};
 use crate::policy::{Decision, EnterpriseAction};
 use crate::providers::sms::Purpose;
 use crate::store::records::{Enterprise, LoginTicket, Person, Session};
-use crate::store::Tree;
-use crate::store::{keys, TxError};
+use crate::store::{keys, Tree, TxError};
 use scoped_futures::ScopedFutureExt;
 use std::collections::BTreeMap;
 

@@ -14,8 +14,7 @@ use crate::error::{Code, Error};
 use crate::identity::{IdNumber, PersonName, Phone};
 use crate::providers::sms::Purpose;
 use crate::store::records::{Enterprise, Flow, Officer, Person, Role};
-use crate::store::Tree;
-use crate::store::{keys, TxError};
+use crate::store::{keys, Tree, TxError};
 use scoped_futures::ScopedFutureExt;
 
 /// The checked fields of a registration form.
