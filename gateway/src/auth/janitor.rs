@@ -176,7 +176,8 @@ struct JanitorLease {
 
 #[cfg(test)]
 mod tests {
-        use std::time::Duration;
+    use crate::store::Tree;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn sweeps_only_what_expired() {

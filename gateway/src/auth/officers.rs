@@ -4,8 +4,8 @@
 use crate::app::App;
 use crate::error::Error;
 use crate::policy::OfficerFacts;
-use crate::store::{keys, Tree};
 use crate::store::records::{Officer, Person};
+use crate::store::{keys, Tree};
 
 pub struct OfficerEntry {
     pub officer: Officer,

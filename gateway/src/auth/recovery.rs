@@ -11,8 +11,8 @@ use crate::app::App;
 use crate::audit::Event;
 use crate::error::{Code, Error};
 use crate::providers::sms::Purpose;
-use crate::store::{keys, Tree};
 use crate::store::records::{Enterprise, Flow, Person, Role};
+use crate::store::{keys, Tree};
 use std::collections::BTreeMap;
 
 /// One admin who may receive the enterprise's recovery code.

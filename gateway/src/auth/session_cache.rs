@@ -26,8 +26,8 @@
 //! Reads take no lock (papaya: lock-free reads, epoch-based reclamation).
 
 use crate::store::changes::ChangeListener;
-use crate::store::{keys, Tree};
 use crate::store::records::{Officer, Session};
+use crate::store::{keys, Tree};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
