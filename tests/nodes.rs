@@ -315,17 +315,27 @@ async fn a_sled_site_is_copied_to_postgres_and_goes_on_there() {
     li.get("/tax/zzs/x").await.expect(200);
 }
 
+/// `/admin/policies` of `gw` once `done` holds of it (within 10 s).
+async fn admin_until(gw: &Gateway, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let mut admin = Browser::new(gw);
+    admin.base = format!("http://{}", gw.admin);
+    let start = Instant::now();
+    loop {
+        let status = admin.get("/admin/policies").await.expect(200).json();
+        if done(&status) || start.elapsed() > Duration::from_secs(10) {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Policy files are per node; `/admin/policies` on any node shows every node's hash, so
 /// a node left on other files is seen.
 #[tokio::test]
 async fn every_node_shows_every_nodes_policy_hash_and_a_skew() {
     let (a, mut b) = two_nodes().await;
-    let admin_of = |gw: &Gateway| {
-        let mut browser = Browser::new(gw);
-        browser.base = format!("http://{}", gw.admin);
-        browser
-    };
-    let status = admin_of(&a).get("/admin/policies").await.expect(200).json();
+    // Each node beats when it starts (on its janitor thread, beside serving).
+    let status = admin_until(&a, |s| s["nodes"].as_array().is_some_and(|n| n.len() == 2)).await;
     let nodes = status["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 2, "{status}");
     assert_eq!(status["skew"], false, "{status}");
@@ -358,14 +368,7 @@ async fn every_node_shows_every_nodes_policy_hash_and_a_skew() {
     b.crash_and_restart();
 
     // B beats when it starts: A shows the skew within moments.
-    let mut status = serde_json::Value::Null;
-    for _ in 0..100 {
-        status = admin_of(&a).get("/admin/policies").await.expect(200).json();
-        if status["skew"] == true {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let status = admin_until(&a, |s| s["skew"] == true).await;
     assert_eq!(status["skew"], true, "{status}");
     let hashes: std::collections::BTreeSet<String> = status["nodes"]
         .as_array()
