@@ -73,25 +73,7 @@ impl Cluster {
                 "--no-sync",
             ],
         );
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
-            c.dir.display()
-        );
-        c.run_pg(
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-o",
-                &options,
-                "-l",
-                c.dir.join("server.log").to_str().unwrap(),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        );
+        c.restart();
         c.watch_for_exit();
         c
     }
@@ -105,7 +87,7 @@ impl Cluster {
         );
     }
 
-    /// Starts it again on the same port.
+    /// Starts the server (again) on its port, waiting until it accepts connections.
     pub fn restart(&self) {
         let data = self.dir.join("data");
         let options = format!(
@@ -123,6 +105,8 @@ impl Cluster {
                 "-l",
                 self.dir.join("server.log").to_str().unwrap(),
                 "-w",
+                "-t",
+                "60",
                 "start",
             ],
         );
