@@ -23,6 +23,19 @@ async fn two_nodes() -> (Gateway, Gateway) {
     (a, b)
 }
 
+/// `PUT …/grants` by an admin's browser; the answer must be 200.
+async fn set_grants(admin: &Browser, person_id: &str, modules: serde_json::Value) {
+    admin
+        .send(
+            "PUT",
+            &format!("/api/v1/enterprise/users/{person_id}/grants"),
+            &[],
+            Some(&json!({ "modules": modules }).to_string()),
+        )
+        .await
+        .expect(200);
+}
+
 /// Polls `path` on `browser` until it answers `status`; returns how long that took.
 async fn until_status(browser: &Browser, path: &str, status: u16, limit: Duration) -> Duration {
     let start = Instant::now();
@@ -91,28 +104,12 @@ async fn a_revocation_on_one_node_is_refused_by_the_other_within_a_second() {
         .expect_error(403, "FORBIDDEN");
 
     // A grant on A reaches B: a module she could not use, then could.
-    admin
-        .send(
-            "PUT",
-            &format!("/api/v1/enterprise/users/{person_id}/grants"),
-            &[],
-            Some(r#"{"modules":["wybs","wycx"]}"#),
-        )
-        .await
-        .expect(200);
+    set_grants(&admin, &person_id, json!(["wybs", "wycx"])).await;
     let took = until_status(&han, "/query/sbxx/x", 200, BOUND).await;
     eprintln!("grant seen by the other node after {took:?}");
 
     // Revoking everything on A unbinds her: B refuses within the bound.
-    admin
-        .send(
-            "PUT",
-            &format!("/api/v1/enterprise/users/{person_id}/grants"),
-            &[],
-            Some(r#"{"modules":[]}"#),
-        )
-        .await
-        .expect(200);
+    set_grants(&admin, &person_id, json!([])).await;
     let took = until_status(&han, "/tax/zzs/x", 401, BOUND).await;
     eprintln!("unbinding seen by the other node after {took:?}");
     // And a new login on B no longer lists her.
@@ -189,15 +186,7 @@ async fn a_node_killed_mid_work_loses_nothing_it_acknowledged() {
         json!(["wycx"]),
         json!(["wybs.sfsb", "wdxx"]),
     ] {
-        admin
-            .send(
-                "PUT",
-                &format!("/api/v1/enterprise/users/{li}/grants"),
-                &[],
-                Some(&json!({ "modules": modules }).to_string()),
-            )
-            .await
-            .expect(200);
+        set_grants(&admin, &li, modules.clone()).await;
         acknowledged.push(modules);
     }
     // … then A dies without a word; B goes on serving A's sessions.
