@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use taxgate::config::{
     Argon2Params, CaptchaProvider, Config, Limits, Mode, Route, SecretKey, SmsProvider, StoreKind,
+    TrustedProxies,
 };
 use taxgate::crypto::password::Hasher;
 use taxgate::store::records::{Enterprise, LoginTicket, Officer, Person, Role, Session};
@@ -62,6 +63,9 @@ pub fn config(data_dir: &Path, routes: Vec<Route>) -> Config {
         data_dir: data_dir.to_path_buf(),
         secret_key: SecretKey(secret()),
         cookie_secure: false,
+        tls: None,
+        trusted_proxies: TrustedProxies::default(),
+        upstream_ca_file: None,
         threads: 2,
         work_stealing: false,
         shutdown_grace: Duration::from_secs(1),

@@ -96,20 +96,23 @@ impl App {
             CaptchaProvider::Image => None,
             CaptchaProvider::Outbox(p) => Some(outbox_for(p)),
         };
+        let ca_file = config.upstream_ca_file.as_deref();
         let sms: Arc<dyn SmsSender> = match &config.sms {
             SmsProvider::Outbox(p) => Arc::new(OutboxSms::new(outbox_for(p))),
-            SmsProvider::Http { url, timeout } => {
-                Arc::new(HttpSms::new(url, *timeout).map_err(|e| StartError::Other(e.to_string()))?)
-            }
+            SmsProvider::Http { url, timeout } => Arc::new(
+                HttpSms::new(url, *timeout, ca_file)
+                    .map_err(|e| StartError::Other(e.to_string()))?,
+            ),
         };
         let realname: Option<Arc<dyn RealnameProvider>> = match &config.realname {
             None => None,
             Some(crate::config::RealnameProvider::Fixture(path)) => Some(Arc::new(
                 FixtureRealname::load(path).map_err(|e| StartError::Other(e.to_string()))?,
             )),
-            Some(crate::config::RealnameProvider::Http { url, timeout }) => {
-                Some(Arc::new(HttpRealname::new(url, *timeout)))
-            }
+            Some(crate::config::RealnameProvider::Http { url, timeout }) => Some(Arc::new(
+                HttpRealname::new(url, *timeout, ca_file)
+                    .map_err(|e| StartError::Other(e.to_string()))?,
+            )),
         };
         let metrics =
             crate::metrics::Metrics::new().map_err(|e| StartError::Other(e.to_string()))?;
@@ -153,6 +156,9 @@ pub fn test_app(dir: &std::path::Path) -> App {
         data_dir: dir.join("data"),
         secret_key: SecretKey(vec![7; 32]),
         cookie_secure: false,
+        tls: None,
+        trusted_proxies: TrustedProxies::default(),
+        upstream_ca_file: None,
         threads: 1,
         work_stealing: false,
         shutdown_grace: std::time::Duration::from_secs(1),

@@ -72,6 +72,9 @@ pub struct Error {
     pub retry_after: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With `HTTP_METHOD_NOT_ALLOWED`: the methods the target accepts (`Allow`).
+    #[serde(skip)]
+    pub allow: Option<String>,
 }
 
 impl Error {
@@ -81,6 +84,7 @@ impl Error {
             message: code.default_message().to_string(),
             retry_after: None,
             field: None,
+            allow: None,
         }
     }
 
@@ -96,6 +100,19 @@ impl Error {
 
     pub fn retry_after(mut self, seconds: u64) -> Error {
         self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// The method is not one of `allow` (comma-separated, as the `Allow` header lists them).
+    pub fn method_not_allowed(allow: impl Into<String>) -> Error {
+        let allow = allow.into();
+        Error::new(Code::HttpMethodNotAllowed)
+            .with_message(format!("此接口只接受 {allow} 请求"))
+            .allowing(allow)
+    }
+
+    fn allowing(mut self, allow: String) -> Error {
+        self.allow = Some(allow);
         self
     }
 

@@ -143,10 +143,7 @@ fn run(command: Command) -> Result<(), String> {
             let bound =
                 taxgate::server::Bound::bind(std::sync::Arc::new(app), &listen, admin.as_deref())
                     .map_err(|e| format!("listen {listen}: {e}"))?;
-            println!("listening on http://{}", bound.public_addr());
-            if let Some(a) = bound.admin_addr() {
-                println!("admin on http://{a}");
-            }
+            bound.announce();
             bound.run()
         }
         Command::Demo {

@@ -1,16 +1,23 @@
 //! Assembling and running the pingora server: the gateway service on the public
-//! listener, the admin service on the operators' listener, the policy file watcher.
+//! listener (TLS when configured, behind the connection limits), the redirect listener,
+//! the admin service on the operators' listener, the policy and certificate watchers.
 //!
-//! Contract: [`Bound::bind`] binds both listeners first (port 0 allowed) so the caller
-//! can print the real addresses; [`Bound::run`] serves until SIGTERM, then drains within
-//! the configured grace period and exits the process. pingora's own defaults (a 300 s
-//! drain, a pid file and upgrade socket in /tmp) are replaced by the config's.
+//! Contract: [`Bound::bind`] binds every listener first (port 0 allowed) and loads the
+//! TLS certificate, so the caller can print the real addresses ([`Bound::announce`]) and
+//! a bad certificate stops the start; [`Bound::run`] serves until SIGTERM, then drains
+//! within the configured grace period and exits the process. pingora's own defaults (a
+//! 300 s drain, a pid file and upgrade socket in /tmp, system roots for upstream TLS) are
+//! replaced by the config's.
 
 use crate::admin::Admin;
 use crate::app::App;
 use crate::proxy::api_threads::ApiThreads;
+use crate::proxy::connection::{ConnectionLimits, Guarded};
 use crate::proxy::gateway::Gateway;
 use crate::proxy::listener::{self, Prebound};
+use crate::proxy::redirect::Redirect;
+use crate::proxy::respond::EdgeHeaders;
+use crate::proxy::tls::{self, Certificates};
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::listening::Service;
@@ -23,12 +30,24 @@ pub struct Bound {
     api: ApiThreads,
     public: (TcpListener, SocketAddr),
     admin: Option<(TcpListener, SocketAddr)>,
+    /// With TLS: the certificate in force and the plain redirect listener, if any.
+    certificates: Option<Arc<Certificates>>,
+    redirect: Option<(TcpListener, SocketAddr)>,
 }
 
 impl Bound {
     pub fn bind(app: Arc<App>, listen: &str, admin_listen: Option<&str>) -> std::io::Result<Bound> {
+        let tls = app.config.tls.as_ref();
+        let certificates = tls
+            .map(|t| Certificates::load(&t.cert_file, &t.key_file))
+            .transpose()
+            .map_err(std::io::Error::other)?;
         let public = listener::bind(listen)?;
         let admin = admin_listen.map(listener::bind).transpose()?;
+        let redirect = tls
+            .and_then(|t| t.redirect_listen.as_deref())
+            .map(listener::bind)
+            .transpose()?;
         // Half the proxy's thread count, at least one: API calls are rare beside proxying.
         let api = ApiThreads::start((app.config.threads / 2).max(1))?;
         Ok(Bound {
@@ -36,7 +55,25 @@ impl Bound {
             api,
             public,
             admin,
+            certificates,
+            redirect,
         })
+    }
+
+    /// Prints the bound addresses, one line each (tests and scripts read them).
+    pub fn announce(&self) {
+        let scheme = if self.certificates.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!("listening on {scheme}://{}", self.public_addr());
+        if let Some((_, a)) = &self.redirect {
+            println!("redirect on http://{a}");
+        }
+        if let Some(a) = self.admin_addr() {
+            println!("admin on http://{a}");
+        }
     }
 
     pub fn public_addr(&self) -> SocketAddr {
@@ -60,6 +97,10 @@ impl Bound {
             graceful_shutdown_timeout_seconds: Some(grace.max(1)),
             pid_file: run_dir.join("taxgate.pid").display().to_string(),
             upgrade_sock: run_dir.join("upgrade.sock").display().to_string(),
+            ca_file: config
+                .upstream_ca_file
+                .as_ref()
+                .map(|f| f.display().to_string()),
             ..ServerConf::default()
         };
         let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -70,16 +111,42 @@ impl Bound {
         }
 
         let (listener, local) = self.public;
-        let mut proxy = pingora::proxy::http_proxy_service_with_name(
-            &server.configuration,
-            Gateway {
-                app: self.app.clone(),
-                api: self.api,
-            },
-            "taxgate",
-        );
-        proxy.add_tcp(&local.to_string());
-        server.add_service(Prebound::new(proxy, listener, local));
+        let https_port = local.port();
+        let gateway = Gateway {
+            app: self.app.clone(),
+            api: self.api,
+            edge: EdgeHeaders::new(config),
+        };
+        let limits = ConnectionLimits {
+            header_read: config.limits.header_read,
+            per_ip: config.limits.connections_per_ip,
+            trusted: config.trusted_proxies.clone(),
+        };
+        let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
+        let mut public = Service::new("taxgate".to_string(), Guarded::new(proxy, limits));
+        match self.certificates {
+            Some(certificates) => {
+                tls::spawn_reloader(&certificates, Duration::from_secs(1));
+                match tls::settings(certificates) {
+                    Ok(settings) => {
+                        public.add_tls_with_settings(&local.to_string(), None, settings)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS listener not configured");
+                        std::process::exit(1);
+                    }
+                }
+            }
+            None => public.add_tcp(&local.to_string()),
+        }
+        server.add_service(Prebound::new(public, listener, local));
+
+        if let Some((listener, local)) = self.redirect {
+            let mut redirect =
+                Service::new("taxgate-redirect".to_string(), Redirect { https_port });
+            redirect.add_tcp(&local.to_string());
+            server.add_service(Prebound::new(redirect, listener, local));
+        }
 
         if let Some((listener, local)) = self.admin {
             let mut admin = Service::new(

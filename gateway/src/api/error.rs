@@ -29,6 +29,19 @@ pub fn body(e: &Error) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "error": e })).unwrap_or_default()
 }
 
+/// The headers an error answer carries besides its body: `Allow` on a 405 (RFC 9110
+/// §15.5.6), `Retry-After` on a 429 or a lockout.
+pub fn headers(e: &Error) -> Vec<(&'static str, String)> {
+    let mut h = Vec::new();
+    if let Some(allow) = &e.allow {
+        h.push(("allow", allow.clone()));
+    }
+    if let Some(seconds) = e.retry_after {
+        h.push(("retry-after", seconds.to_string()));
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,8 +56,11 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_slice(&body(&Error::new(Code::NotBound))).unwrap();
         assert_eq!(v["error"]["message"], "未绑定企业");
-        let e = Error::new(Code::HttpMethodNotAllowed);
+        let e = Error::method_not_allowed("GET, POST");
         assert_eq!(status(e.code), 405);
+        assert_eq!(headers(&e), vec![("allow", "GET, POST".to_string())]);
         assert_eq!(status(Code::MethodNotAllowed), 403);
+        let locked = Error::new(Code::Locked).retry_after(900);
+        assert_eq!(headers(&locked), vec![("retry-after", "900".to_string())]);
     }
 }

@@ -144,12 +144,11 @@ async fn route(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Err
                 .then(recovery::enterprise_reset(app, req, now))
                 .await
         }
-        "/enterprise/users" if *m == Method::POST => manage::add_user(app, req, now).await,
-        "/enterprise/users" => {
-            only(m, Method::GET)?
-                .then(manage::users(app, req, now))
-                .await
-        }
+        "/enterprise/users" => match *m {
+            Method::GET => manage::users(app, req, now).await,
+            Method::POST => manage::add_user(app, req, now).await,
+            _ => Err(Error::method_not_allowed("GET, POST")),
+        },
         "/enterprise/candidates" => {
             only(m, Method::GET)?
                 .then(manage::candidates(app, req, now))
@@ -188,8 +187,7 @@ fn only(method: &Method, allowed: Method) -> Result<Allowed, Error> {
     if *method == allowed {
         Ok(Allowed)
     } else {
-        Err(Error::new(Code::HttpMethodNotAllowed)
-            .with_message(format!("此接口只接受 {allowed} 请求")))
+        Err(Error::method_not_allowed(allowed.as_str()))
     }
 }
 

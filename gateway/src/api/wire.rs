@@ -84,6 +84,8 @@ pub struct ApiResponse {
     pub status: u16,
     pub body: Vec<u8>,
     pub set_cookie: Option<String>,
+    /// `Allow` and `Retry-After` of an error answer.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiResponse {
@@ -92,6 +94,7 @@ impl ApiResponse {
             status,
             body: serde_json::to_vec(value).unwrap_or_default(),
             set_cookie: None,
+            headers: Vec::new(),
         }
     }
 
@@ -104,6 +107,7 @@ impl ApiResponse {
             status: 204,
             body: Vec::new(),
             set_cookie: None,
+            headers: Vec::new(),
         }
     }
 
@@ -117,6 +121,7 @@ impl ApiResponse {
             status,
             body: super::error::body(e),
             set_cookie: None,
+            headers: super::error::headers(e),
         }
     }
 

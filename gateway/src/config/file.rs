@@ -25,6 +25,15 @@ pub struct ConfigFile {
     pub secret_key_file: Option<PathBuf>,
     #[serde(default)]
     pub cookie_secure: bool,
+    /// TLS on the public listener; absent: plain HTTP (behind a terminating proxy).
+    #[serde(default)]
+    pub tls: Option<TlsFile>,
+    /// Load balancers (CIDRs) whose `X-Forwarded-For` names the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// PEM roots for `https://` upstreams and providers (default: the system's).
+    #[serde(default)]
+    pub upstream_ca_file: Option<PathBuf>,
     #[serde(default)]
     pub threads: Option<usize>,
     /// pingora's work-stealing runtime (one multi-thread runtime) instead of one
@@ -76,6 +85,21 @@ pub enum StoreFile {
     },
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// A plain-HTTP listener that only redirects to https.
+    #[serde(default)]
+    pub redirect_listen: Option<String>,
+    /// `Strict-Transport-Security: max-age` (default one year; 0 sends none).
+    #[serde(default)]
+    pub hsts_seconds: Option<u64>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
@@ -90,7 +114,8 @@ pub struct RouteFile {
     pub prefix: String,
     /// Module id from the catalog; the Cedar resource of every request under the prefix.
     pub module: String,
-    /// `host:port` of the upstream tax module.
+    /// `host:port` or `http://host:port` of the upstream tax module; `https://host:port`
+    /// for TLS (verified against `upstream_ca_file` or the system's roots).
     pub upstream: String,
 }
 
@@ -153,6 +178,9 @@ pub struct LimitsFile {
     pub lockout_seconds: Option<u64>,
     pub ip_requests_per_minute: Option<u32>,
     pub max_body_bytes: Option<usize>,
+    pub header_read_seconds: Option<u64>,
+    pub body_read_seconds: Option<u64>,
+    pub connections_per_ip: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

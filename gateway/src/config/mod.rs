@@ -6,8 +6,10 @@
 //! and returns either a [`Config`] the rest of the gateway can trust without further
 //! checks, or a [`ConfigError`] naming the key and, for syntax errors, the line.
 
+pub mod edge;
 pub mod file;
 
+pub use edge::{Tls, TrustedProxies, Upstream};
 pub use file::Mode;
 use file::{Argon2File, CaptchaFile, ConfigFile, LimitsFile, RealnameFile, SmsFile};
 use std::net::SocketAddr;
@@ -39,7 +41,11 @@ pub struct Config {
     pub admin_listen: Option<String>,
     pub data_dir: PathBuf,
     pub secret_key: SecretKey,
+    /// `Secure` on the session cookie: set in the file, or implied by `tls`.
     pub cookie_secure: bool,
+    pub tls: Option<Tls>,
+    pub trusted_proxies: TrustedProxies,
+    pub upstream_ca_file: Option<PathBuf>,
     pub threads: usize,
     pub work_stealing: bool,
     pub shutdown_grace: Duration,
@@ -103,7 +109,7 @@ impl std::fmt::Debug for SecretKey {
 pub struct Route {
     pub prefix: String,
     pub module: String,
-    pub upstream: SocketAddr,
+    pub upstream: Upstream,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +145,12 @@ pub struct Limits {
     pub lockout: Duration,
     pub ip_requests_per_minute: u32,
     pub max_body_bytes: usize,
+    /// From a request's first byte to the end of its headers (slow clients are cut).
+    pub header_read: Duration,
+    /// From the end of a request's headers to the end of its body.
+    pub body_read: Duration,
+    /// Open connections one client address may hold (a trusted proxy is exempt).
+    pub connections_per_ip: usize,
 }
 
 impl Default for Limits {
@@ -163,6 +175,9 @@ impl Limits {
             lockout: secs(l.lockout_seconds, 15 * 60),
             ip_requests_per_minute: l.ip_requests_per_minute.unwrap_or(120),
             max_body_bytes: l.max_body_bytes.unwrap_or(16 * 1024),
+            header_read: secs(l.header_read_seconds, 10),
+            body_read: secs(l.body_read_seconds, 30),
+            connections_per_ip: l.connections_per_ip.unwrap_or(256),
         }
     }
 }
@@ -266,15 +281,8 @@ impl Config {
                     "/api is the gateway's own API".into(),
                 ));
             }
-            let upstream: SocketAddr = r.upstream.parse().map_err(|_| {
-                invalid(
-                    &format!("{key}.upstream"),
-                    format!(
-                        "`{}` is not host:port (an IP address and a port)",
-                        r.upstream
-                    ),
-                )
-            })?;
+            let upstream =
+                Upstream::parse(&r.upstream).map_err(|m| invalid(&format!("{key}.upstream"), m))?;
             if routes.iter().any(|o: &Route| o.prefix == r.prefix) {
                 return Err(invalid(
                     &format!("{key}.prefix"),
@@ -393,6 +401,48 @@ impl Config {
         if limits.lockout_threshold == 0 || limits.sms_max_attempts == 0 {
             return Err(invalid("limits", "thresholds must be at least 1".into()));
         }
+        if limits.header_read.is_zero() || limits.body_read.is_zero() {
+            return Err(invalid(
+                "limits",
+                "read deadlines must be at least 1 s".into(),
+            ));
+        }
+        if limits.connections_per_ip == 0 {
+            return Err(invalid(
+                "limits.connections_per_ip",
+                "must be at least 1".into(),
+            ));
+        }
+
+        let tls = match &raw.tls {
+            None => None,
+            Some(t) => {
+                for (key, file) in [
+                    ("tls.cert_file", &t.cert_file),
+                    ("tls.key_file", &t.key_file),
+                ] {
+                    let file = resolve(file);
+                    std::fs::metadata(&file)
+                        .map_err(|e| invalid(key, format!("{}: {e}", file.display())))?;
+                }
+                if let Some(a) = &t.redirect_listen {
+                    check_addr(a).map_err(|m| invalid("tls.redirect_listen", m))?;
+                }
+                Some(Tls {
+                    cert_file: resolve(&t.cert_file),
+                    key_file: resolve(&t.key_file),
+                    redirect_listen: t.redirect_listen.clone(),
+                    hsts_seconds: t.hsts_seconds.unwrap_or(edge::DEFAULT_HSTS_SECONDS),
+                })
+            }
+        };
+        let trusted_proxies = TrustedProxies::parse(&raw.trusted_proxies)
+            .map_err(|m| invalid("trusted_proxies", m))?;
+        let upstream_ca_file = raw.upstream_ca_file.as_deref().map(resolve);
+        if let Some(f) = &upstream_ca_file {
+            std::fs::metadata(f)
+                .map_err(|e| invalid("upstream_ca_file", format!("{}: {e}", f.display())))?;
+        }
 
         Ok(Config {
             mode: raw.mode,
@@ -400,7 +450,10 @@ impl Config {
             admin_listen: raw.admin_listen,
             data_dir: resolve(&raw.data_dir),
             secret_key,
-            cookie_secure: raw.cookie_secure,
+            cookie_secure: raw.cookie_secure || tls.is_some(),
+            tls,
+            trusted_proxies,
+            upstream_ca_file,
             threads: raw.threads.unwrap_or(2).max(1),
             work_stealing: raw.work_stealing.unwrap_or(false),
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_seconds.unwrap_or(5)),
@@ -432,10 +485,10 @@ fn check_addr(addr: &str) -> Result<(), String> {
 
 fn check_url(url: &str) -> Result<String, String> {
     match url.parse::<http::Uri>() {
-        Ok(u) if u.scheme_str() == Some("http") && u.authority().is_some() => Ok(url.to_string()),
-        Ok(_) => Err(format!(
-            "`{url}`: only http:// URLs are supported (terminate TLS in a sidecar)"
-        )),
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some() => {
+            Ok(url.to_string())
+        }
+        Ok(_) => Err(format!("`{url}`: an http:// or https:// URL")),
         Err(e) => Err(format!("`{url}`: {e}")),
     }
 }

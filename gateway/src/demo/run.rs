@@ -3,7 +3,7 @@
 
 use crate::config::{
     Argon2Params, CaptchaProvider, Config, Limits, Mode, RealnameProvider, Route, SecretKey,
-    SmsProvider, StoreKind,
+    SmsProvider, StoreKind, TrustedProxies, Upstream,
 };
 use crate::store::Tree;
 use std::path::{Path, PathBuf};
@@ -70,7 +70,10 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         routes.push(Route {
             prefix: prefix.to_string(),
             module: module.to_string(),
-            upstream: echo.addr,
+            upstream: Upstream {
+                addr: echo.addr,
+                tls_name: None,
+            },
         });
     }
 
@@ -81,6 +84,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         data_dir: data_dir.clone(),
         secret_key: SecretKey(key),
         cookie_secure: false,
+        tls: None,
+        trusted_proxies: TrustedProxies::default(),
+        upstream_ca_file: None,
         threads: 2,
         work_stealing: false,
         shutdown_grace: Duration::from_secs(2),
@@ -129,10 +135,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let bound =
         crate::server::Bound::bind(std::sync::Arc::new(app), &args.listen, Some("127.0.0.1:0"))
             .map_err(|e| format!("listen {}: {e}", args.listen))?;
-    println!("listening on http://{}", bound.public_addr());
-    if let Some(a) = bound.admin_addr() {
-        println!("admin on http://{a}");
-    }
+    bound.announce();
     println!("data dir: {}", data_dir.display());
     println!(
         "outbox (captcha answers and SMS codes): {}",

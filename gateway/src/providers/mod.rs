@@ -3,6 +3,7 @@
 //! development one that writes to an outbox file so a person or a test can read it.
 
 pub mod captcha;
+pub mod http_client;
 pub mod outbox;
 pub mod realname;
 pub mod sms;

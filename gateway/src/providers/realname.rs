@@ -9,12 +9,11 @@
 //! Development ([`FixtureRealname`]) passes exactly the people listed in a YAML fixture
 //! (`people: [{name, id_number}]`), as soon as the status is asked for.
 
+use super::http_client::{self, HttpClient};
 use super::ProviderError;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
@@ -102,16 +101,21 @@ impl RealnameProvider for FixtureRealname {
 pub struct HttpRealname {
     base: String,
     timeout: Duration,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
 }
 
 impl HttpRealname {
-    pub fn new(url: &str, timeout: Duration) -> HttpRealname {
-        HttpRealname {
+    /// `ca_file`: the roots for an `https://` URL (default: the system's).
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        ca_file: Option<&Path>,
+    ) -> Result<HttpRealname, ProviderError> {
+        Ok(HttpRealname {
             base: url.trim_end_matches('/').to_string(),
             timeout,
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        }
+            client: http_client::client(ca_file)?,
+        })
     }
 
     async fn call(
@@ -190,7 +194,7 @@ mod tests {
             _ => (404, String::new()),
         })
         .await;
-        let p = HttpRealname::new(&format!("{url}/"), Duration::from_secs(2));
+        let p = HttpRealname::new(&format!("{url}/"), Duration::from_secs(2), None).unwrap();
         let s = p.start("张三", "11010519491231002X").await.unwrap();
         assert_eq!(
             (s.reference.as_str(), s.qr_payload.as_str()),

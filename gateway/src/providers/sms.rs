@@ -5,13 +5,13 @@
 //! `{"phone","text","purpose"}` as JSON to the configured URL and counts any 2xx as sent;
 //! development ([`OutboxSms`]) appends `{"kind":"sms","phone","code","purpose","at"}`.
 
+use super::http_client::{self, HttpClient};
 use super::outbox::Outbox;
 use super::ProviderError;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,18 +92,23 @@ impl SmsSender for OutboxSms {
 pub struct HttpSms {
     url: hyper::Uri,
     timeout: Duration,
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    client: HttpClient,
 }
 
 impl HttpSms {
-    pub fn new(url: &str, timeout: Duration) -> Result<HttpSms, ProviderError> {
+    /// `ca_file`: the roots for an `https://` URL (default: the system's).
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        ca_file: Option<&Path>,
+    ) -> Result<HttpSms, ProviderError> {
         let url = url
             .parse()
             .map_err(|e| ProviderError::Unavailable(format!("sms url: {e}")))?;
         Ok(HttpSms {
             url,
             timeout,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: http_client::client(ca_file)?,
         })
     }
 }
@@ -151,7 +156,7 @@ mod tests {
             }
         })
         .await;
-        let sms = HttpSms::new(&format!("{url}/send"), Duration::from_secs(2)).unwrap();
+        let sms = HttpSms::new(&format!("{url}/send"), Duration::from_secs(2), None).unwrap();
         let msg = SmsMessage {
             phone: "13800000001",
             code: "123456",
@@ -165,9 +170,10 @@ mod tests {
         assert_eq!(v["purpose"], "login");
         assert!(v["text"].as_str().unwrap().contains("123456"));
 
-        let broken = HttpSms::new(&format!("{url}/other"), Duration::from_secs(2)).unwrap();
+        let broken = HttpSms::new(&format!("{url}/other"), Duration::from_secs(2), None).unwrap();
         assert!(broken.send(&msg).await.is_err());
-        let unreachable = HttpSms::new("http://127.0.0.1:1/send", Duration::from_secs(2)).unwrap();
+        let unreachable =
+            HttpSms::new("http://127.0.0.1:1/send", Duration::from_secs(2), None).unwrap();
         assert!(unreachable.send(&msg).await.is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! The `ProxyHttp` implementation. Thin: each stage is one function.
 
 use super::api_threads::ApiThreads;
-use super::identity;
+use super::respond::EdgeHeaders;
+use super::{forwarded, identity, strict};
 use super::{path, respond};
 use crate::api::wire::{ApiRequest, ApiResponse};
 use crate::app::App;
@@ -15,22 +16,38 @@ use crate::metrics::RequestKind;
 use crate::policy::Decision;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub struct Gateway {
     pub app: Arc<App>,
     /// Where API calls run (see its contract).
     pub api: ApiThreads,
+    /// Added to every answer (HSTS with TLS).
+    pub edge: EdgeHeaders,
 }
 
 /// Per-request state, filled by `request_filter`.
 #[derive(Default)]
 pub struct Ctx {
+    /// The client's address (proxy/forwarded.rs).
+    client: Option<IpAddr>,
+    /// `http` or `https`, as the client reached the edge.
+    proto: &'static str,
+    /// When the request body must have been read (`limits.body_read_seconds`).
+    body_deadline: Option<Instant>,
     forward: Option<Forward>,
+}
+
+impl Ctx {
+    fn client_ip(&self) -> String {
+        self.client.map(|ip| ip.to_string()).unwrap_or_default()
+    }
 }
 
 /// A request Cedar permitted: where it goes and whom it acts for.
@@ -62,20 +79,21 @@ enum Outcome {
     Forward(Forward),
 }
 
-fn client_ip(session: &Session) -> String {
-    session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
-}
-
 impl Gateway {
-    async fn serve_api(&self, session: &mut Session, api_path: String) -> Result<()> {
+    async fn serve_api(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        api_path: String,
+    ) -> Result<()> {
         let limit = self.app.config.limits.max_body_bytes;
-        let body = match read_body(session, limit).await? {
+        let body = match read_body(session, ctx, limit).await? {
             Some(b) => b,
-            None => return respond::error(session, &Denial::new(Code::PayloadTooLarge)).await,
+            None => {
+                return self
+                    .refuse(session, &Denial::new(Code::PayloadTooLarge))
+                    .await
+            }
         };
         let req = session.req_header();
         let header = |name: &str| {
@@ -90,7 +108,7 @@ impl Gateway {
             query: req.uri.query().map(str::to_string),
             session_token: identity::session_cookie(req).map(str::to_string),
             csrf_token: header("x-csrf-token"),
-            client_ip: client_ip(session),
+            client_ip: ctx.client_ip(),
             user_agent: header("user-agent").unwrap_or_default(),
             body,
         };
@@ -103,25 +121,35 @@ impl Gateway {
                 ApiResponse::error(&Denial::new(Code::Internal))
             }
         };
-        respond::write(session, resp).await
+        respond::write(session, &self.edge, resp).await
+    }
+
+    async fn refuse(&self, session: &mut Session, e: &Denial) -> Result<()> {
+        respond::error(session, &self.edge, e).await
     }
 
     /// Session, CSRF and Cedar for a request to a routed module.
-    async fn authorize(&self, session: &mut Session, route: &Arc<Route>) -> Result<Outcome> {
+    async fn authorize(
+        &self,
+        session: &mut Session,
+        ctx: &Ctx,
+        route: &Arc<Route>,
+    ) -> Result<Outcome> {
         let now = crate::clock::now();
         let req = session.req_header();
-        let ctx = match identity::session_cookie(req) {
+        let live = match identity::session_cookie(req) {
             Some(token) => self.app.resolve_session(token, now).await,
             None => Ok(None),
         };
-        let ctx = match ctx {
-            Ok(Some(ctx)) => ctx,
+        let live = match live {
+            Ok(Some(live)) => live,
             Ok(None) => {
-                respond::error(session, &Denial::new(Code::Unauthenticated)).await?;
+                self.refuse(session, &Denial::new(Code::Unauthenticated))
+                    .await?;
                 return Ok(Outcome::Answered);
             }
             Err(e) => {
-                respond::error(session, &e).await?;
+                self.refuse(session, &e).await?;
                 return Ok(Outcome::Answered);
             }
         };
@@ -132,17 +160,18 @@ impl Gateway {
         if unsafe_method {
             let sent = req.headers.get("x-csrf-token").map(|v| v.as_bytes());
             let ok = sent.is_some_and(|t| {
-                crate::crypto::secrets::ct_eq(t, ctx.session().csrf_token.as_bytes())
+                crate::crypto::secrets::ct_eq(t, live.session().csrf_token.as_bytes())
             });
             if !ok {
-                respond::error(session, &Denial::new(Code::CsrfInvalid)).await?;
+                self.refuse(session, &Denial::new(Code::CsrfInvalid))
+                    .await?;
                 return Ok(Outcome::Answered);
             }
         }
         let decision = self
             .app
             .policy
-            .authorize_module(&facts(ctx.officer(), ctx.roles()), &route.module);
+            .authorize_module(&facts(live.officer(), live.roles()), &route.module);
         self.app.metrics.decision(decision.is_allowed());
         if let Decision::Deny { policies } = decision {
             let path = req.uri.path().to_string();
@@ -151,37 +180,63 @@ impl Gateway {
                 .record(
                     now,
                     Event::new("proxy.denied", "forbidden")
-                        .enterprise(&ctx.officer().enterprise)
-                        .person(&ctx.officer().person)
-                        .client(&client_ip(session))
+                        .enterprise(&live.officer().enterprise)
+                        .person(&live.officer().person)
+                        .client(&ctx.client_ip())
                         .detail(format!(
                             "{} {path} module={} policies={policies:?}",
                             req.method, route.module
                         )),
                 )
                 .await;
-            respond::error(session, &Denial::new(Code::Forbidden)).await?;
+            self.refuse(session, &Denial::new(Code::Forbidden)).await?;
             return Ok(Outcome::Answered);
         }
         Ok(Outcome::Forward(Forward {
             route: route.clone(),
-            live: ctx.live().clone(),
+            live: live.live().clone(),
             request_id: crate::crypto::secrets::request_id(),
             now,
         }))
     }
 }
 
-/// Reads the whole request body; `None` when it exceeds `limit` bytes.
-async fn read_body(session: &mut Session, limit: usize) -> Result<Option<Bytes>> {
+/// Reads the whole request body by its deadline; `None` when it exceeds `limit` bytes.
+async fn read_body(session: &mut Session, ctx: &Ctx, limit: usize) -> Result<Option<Bytes>> {
     let mut buf = BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
+    loop {
+        arm_body_deadline(session, ctx)?;
+        let Some(chunk) = session.read_request_body().await? else {
+            return Ok(Some(buf.freeze()));
+        };
         if buf.len() + chunk.len() > limit {
             return Ok(None);
         }
         buf.extend_from_slice(&chunk);
     }
-    Ok(Some(buf.freeze()))
+}
+
+/// Gives the next body read what is left of the request's body deadline, so a client
+/// that trickles its body is cut when the deadline passes, however it paces the bytes.
+fn arm_body_deadline(session: &mut Session, ctx: &Ctx) -> Result<()> {
+    let Some(deadline) = ctx.body_deadline else {
+        return Ok(());
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Error::e_explain(ErrorType::ReadTimedout, "request body deadline passed");
+    }
+    session.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+    Ok(())
+}
+
+/// A request whose framing or body encoding is broken: answered 400, then closed.
+fn is_malformed_request(e: &Error) -> bool {
+    match e.etype() {
+        ErrorType::InvalidHTTPHeader => true,
+        ErrorType::Custom(kind) => matches!(*kind, "InvalidChunk" | "InvalidTrailerEnd"),
+        _ => false,
+    }
 }
 
 #[async_trait]
@@ -193,31 +248,49 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let raw_path = session.req_header().uri.path().to_string();
+        let config = &self.app.config;
+        ctx.body_deadline = Some(Instant::now() + config.limits.body_read);
         let kind = |k: RequestKind| self.app.metrics.request(k);
+        let req = session.req_header();
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let trusted = &config.trusted_proxies;
+        ctx.client = forwarded::client_addr(peer, &req.headers, trusted);
+        let peer_trusted = peer.is_some_and(|ip| trusted.contains(ip));
+        ctx.proto = forwarded::client_proto(config.tls.is_some(), peer_trusted, &req.headers);
+        if let Err(strict::Malformed(message)) = strict::check(req) {
+            kind(RequestKind::Refused);
+            session.set_keepalive(None);
+            self.refuse(session, &Denial::invalid("request", message))
+                .await?;
+            return Ok(true);
+        }
+        let raw_path = req.uri.path().to_string();
         if let Err(e) = path::check(&raw_path) {
             kind(RequestKind::Refused);
-            let err = Denial::invalid("path", e.message_zh());
-            respond::error(session, &err).await?;
+            self.refuse(session, &Denial::invalid("path", e.message_zh()))
+                .await?;
             return Ok(true);
         }
         if let Some(rest) = api_path(&raw_path) {
             kind(RequestKind::Api);
-            self.serve_api(session, rest.to_string()).await?;
+            self.serve_api(session, ctx, rest.to_string()).await?;
             return Ok(true);
         }
         if let Some(asset) = crate::portal::asset(&raw_path) {
             kind(RequestKind::Portal);
-            respond::asset(session, asset).await?;
+            respond::asset(session, &self.edge, asset).await?;
             return Ok(true);
         }
         let Some(route) = self.app.routes.find(&raw_path) else {
             kind(RequestKind::Refused);
-            respond::error(session, &Denial::new(Code::NotFound)).await?;
+            self.refuse(session, &Denial::new(Code::NotFound)).await?;
             return Ok(true);
         };
         kind(RequestKind::Proxy);
-        match self.authorize(session, route).await? {
+        match self.authorize(session, ctx, route).await? {
             Outcome::Answered => Ok(true),
             Outcome::Forward(forward) => {
                 ctx.forward = Some(forward);
@@ -226,15 +299,27 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        arm_body_deadline(session, ctx)
+    }
+
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        arm_body_deadline(session, ctx)?;
         let forward = ctx
             .forward
             .as_ref()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no upstream chosen"))?;
+        let upstream = &forward.route.upstream;
         Ok(Box::new(HttpPeer::new(
-            forward.route.upstream,
-            false,
-            String::new(),
+            upstream.addr,
+            upstream.tls_name.is_some(),
+            upstream.tls_name.clone().unwrap_or_default(),
         )))
     }
 
@@ -244,13 +329,24 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        identity::strip_reserved(upstream_request);
+        strict::origin_form(upstream_request);
+        forwarded::strip_client_headers(upstream_request);
         identity::strip_session(upstream_request);
+        forwarded::set_forwarding(upstream_request, ctx.client, ctx.proto);
         let forward = ctx
             .forward
             .as_ref()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no identity"))?;
         identity::add_signed(upstream_request, &self.app.signer, forward.identity())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        self.edge.apply(upstream_response)
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
@@ -271,19 +367,24 @@ impl ProxyHttp for Gateway {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
+            _ if is_malformed_request(e) => 400,
             _ => match e.esource() {
                 pingora::ErrorSource::Upstream => 502,
                 pingora::ErrorSource::Downstream => 0,
                 _ => 500,
             },
         };
-        if code > 0 {
-            let err = if code == 502 {
-                Denial::new(Code::Unavailable).with_message("办税模块暂时不可用，请稍后再试")
-            } else {
-                Denial::new(Code::Internal)
+        // Nothing more can be said once the answer has begun.
+        if code > 0 && session.response_written().is_none() {
+            let err = match code {
+                400 => Denial::invalid("body", "请求体格式错误"),
+                502 => {
+                    Denial::new(Code::Unavailable).with_message("办税模块暂时不可用，请稍后再试")
+                }
+                _ => Denial::new(Code::Internal),
             };
-            let _ = respond::write(session, ApiResponse::error_with_status(code, &err)).await;
+            let resp = ApiResponse::error_with_status(code, &err);
+            let _ = respond::write(session, &self.edge, resp).await;
         }
         FailToProxy {
             error_code: code,

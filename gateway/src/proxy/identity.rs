@@ -1,23 +1,11 @@
-//! The identity headers sent upstream (SPEC S6): every client-sent `X-Taxgate-*` header
-//! and the gateway's session cookie are removed, then the signed set is added.
+//! The identity headers sent upstream (SPEC S6): the gateway's session cookie and CSRF
+//! header are removed (client-sent `X-Taxgate-*` headers go with the forwarding headers,
+//! proxy/forwarded.rs), then the signed set is added.
 
 use crate::auth::session::COOKIE;
 use crate::crypto::signing::{self, Identity, IdentitySigner, SignedIdentity};
 use pingora::http::RequestHeader;
 use pingora::Result;
-
-/// Removes every header whose name starts with `x-taxgate-`, any case.
-pub fn strip_reserved(req: &mut RequestHeader) {
-    let reserved: Vec<http::HeaderName> = req
-        .headers
-        .keys()
-        .filter(|name| name.as_str().starts_with(signing::RESERVED_PREFIX))
-        .cloned()
-        .collect();
-    for name in reserved {
-        req.remove_header(&name);
-    }
-}
 
 /// Removes the gateway's session cookie (a module never sees the token) and the CSRF
 /// header, keeping every other cookie.
@@ -80,14 +68,16 @@ mod tests {
         let mut req = RequestHeader::build("GET", b"/tax/vat", None).unwrap();
         req.insert_header("X-Taxgate-Person", "evil").unwrap();
         req.insert_header("x-TAXGATE-roles", "legal_rep").unwrap();
+        req.insert_header("X_Taxgate_Module", "wybs").unwrap();
         req.insert_header("x-other", "kept").unwrap();
         req.insert_header("cookie", "a=1; taxgate_session=secret; b=2")
             .unwrap();
         assert_eq!(session_cookie(&req), Some("secret"));
-        strip_reserved(&mut req);
+        super::super::forwarded::strip_client_headers(&mut req);
         strip_session(&mut req);
         assert!(req.headers.get("x-taxgate-person").is_none());
         assert!(req.headers.get("x-taxgate-roles").is_none());
+        assert!(req.headers.get("x_taxgate_module").is_none());
         assert_eq!(req.headers.get("x-other").unwrap(), "kept");
         assert_eq!(req.headers.get("cookie").unwrap(), "a=1; b=2");
     }

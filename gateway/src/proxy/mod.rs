@@ -8,9 +8,14 @@
 //! session cookie and adds the signed identity (S6).
 
 pub mod api_threads;
+pub mod connection;
+pub mod forwarded;
 pub mod gateway;
 pub mod identity;
 pub mod listener;
 pub mod path;
+pub mod redirect;
 pub mod respond;
 pub mod routes;
+pub mod strict;
+pub mod tls;

@@ -1,19 +1,51 @@
-//! Writing the gateway's own answers to the downstream client.
+//! Writing the gateway's own answers to the downstream client, and the headers every
+//! answer of the public listener carries ([`EdgeHeaders`]).
 
 use crate::api::wire::ApiResponse;
+use crate::config::Config;
 use crate::error::Error;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 
-/// Writes a complete response: status, JSON body, optional cookie, `no-store`.
-pub async fn write(session: &mut Session, resp: ApiResponse) -> Result<()> {
-    let mut header = ResponseHeader::build(resp.status, Some(6))?;
+/// Headers added to every answer, the gateway's own and the modules':
+/// `Strict-Transport-Security` when the listener speaks TLS.
+#[derive(Debug, Clone, Default)]
+pub struct EdgeHeaders {
+    hsts: Option<String>,
+}
+
+impl EdgeHeaders {
+    pub fn new(config: &Config) -> EdgeHeaders {
+        let hsts = config
+            .tls
+            .as_ref()
+            .filter(|t| t.hsts_seconds > 0)
+            .map(|t| format!("max-age={}", t.hsts_seconds));
+        EdgeHeaders { hsts }
+    }
+
+    pub fn apply(&self, header: &mut ResponseHeader) -> Result<()> {
+        if let Some(hsts) = &self.hsts {
+            header.insert_header("strict-transport-security", hsts.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a complete response: status, JSON body, optional cookie and error headers,
+/// `no-store`.
+pub async fn write(session: &mut Session, edge: &EdgeHeaders, resp: ApiResponse) -> Result<()> {
+    let mut header = ResponseHeader::build(resp.status, Some(8))?;
+    edge.apply(&mut header)?;
     header.insert_header("cache-control", "no-store")?;
     header.insert_header("x-content-type-options", "nosniff")?;
     if let Some(cookie) = resp.set_cookie {
         header.append_header("set-cookie", cookie)?;
+    }
+    for (name, value) in resp.headers {
+        header.insert_header(name, value)?;
     }
     header.insert_header("content-length", resp.body.len().to_string())?;
     if resp.body.is_empty() {
@@ -28,13 +60,18 @@ pub async fn write(session: &mut Session, resp: ApiResponse) -> Result<()> {
         .await
 }
 
-pub async fn error(session: &mut Session, e: &Error) -> Result<()> {
-    write(session, ApiResponse::error(e)).await
+pub async fn error(session: &mut Session, edge: &EdgeHeaders, e: &Error) -> Result<()> {
+    write(session, edge, ApiResponse::error(e)).await
 }
 
 /// Writes an embedded portal file.
-pub async fn asset(session: &mut Session, asset: crate::portal::Asset) -> Result<()> {
-    let mut header = ResponseHeader::build(200, Some(6))?;
+pub async fn asset(
+    session: &mut Session,
+    edge: &EdgeHeaders,
+    asset: crate::portal::Asset,
+) -> Result<()> {
+    let mut header = ResponseHeader::build(200, Some(8))?;
+    edge.apply(&mut header)?;
     header.insert_header("content-type", asset.content_type)?;
     header.insert_header("content-length", asset.body.len().to_string())?;
     header.insert_header("cache-control", "no-cache")?;

@@ -6,7 +6,6 @@
 
 use crate::config::Route;
 use crate::policy::Catalog;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -45,10 +44,6 @@ impl Routes {
             .min_by_key(|r| r.prefix.len())
             .map(|r| r.prefix.clone())
     }
-
-    pub fn upstreams(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.routes.iter().map(|r| r.upstream)
-    }
 }
 
 #[cfg(test)]
@@ -60,7 +55,7 @@ mod tests {
             Arc::new(Route {
                 prefix: p.into(),
                 module: m.into(),
-                upstream: "127.0.0.1:1".parse().unwrap(),
+                upstream: crate::config::Upstream::parse("127.0.0.1:1").unwrap(),
             })
         };
         let mut routes = vec![r("/tax", "wybs"), r("/tax/vat", "wybs.sfsb.zzs")];
