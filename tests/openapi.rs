@@ -263,6 +263,43 @@ fn walk<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
     }
 }
 
+/// Every node of a schema with its location, `$ref`s followed (request bodies are not
+/// recursive; `depth` guards against a schema that would be).
+fn walk_resolved<'a>(
+    spec: &'a Value,
+    v: &'a Value,
+    at: String,
+    depth: usize,
+    out: &mut Vec<(String, &'a Value)>,
+) {
+    assert!(depth < 32, "{at}: schema nested too deep (recursive?)");
+    let v = resolve(spec, v);
+    match v {
+        Value::Object(m) => {
+            out.push((at.clone(), v));
+            for (k, c) in m {
+                walk_resolved(spec, c, format!("{at}/{k}"), depth + 1, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                walk_resolved(spec, c, format!("{at}/{i}"), depth + 1, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The schema a request body property must use, by the property's name: the identifiers
+/// whose patterns mirror `gateway/src/identity/`.
+const IDENTIFIER_FIELDS: &[(&str, &str)] = &[
+    ("account", "#/components/schemas/UsccOrTin"),
+    ("uscc", "#/components/schemas/UsccOrTin"),
+    ("phone", "#/components/schemas/Phone"),
+    ("id_number", "#/components/schemas/IdNumber"),
+    ("name", "#/components/schemas/PersonName"),
+];
+
 /// `InvalidInput` → `INVALID_INPUT`.
 fn screaming_snake(camel: &str) -> String {
     let mut out = String::new();
@@ -308,18 +345,61 @@ fn openapi_yaml_is_consistent() {
             &resolve(&spec, body)["content"]["application/json"]["schema"],
         );
         let mut inner = Vec::new();
-        walk(schema, format!("{method} {path} body"), &mut inner);
+        walk_resolved(
+            &spec,
+            schema,
+            format!("{method} {path} body"),
+            0,
+            &mut inner,
+        );
         for (at, node) in inner {
             if node.get("type") == Some(&Value::from("string")) && node.get("enum").is_none() {
                 assert!(
                     node.get("maxLength").is_some(),
                     "{at}: string without maxLength"
                 );
+                // Control characters are refused in every string (wire.rs `Text`): each
+                // string states what it accepts as a whole-value pattern.
+                let pattern = node["pattern"].as_str().unwrap_or_default();
+                assert!(
+                    pattern.starts_with('^') && pattern.ends_with('$'),
+                    "{at}: request string without an anchored pattern"
+                );
+            }
+        }
+        // Identifier fields use the identifier schemas.
+        if let Some(props) = schema["properties"].as_object() {
+            for (field, expected) in IDENTIFIER_FIELDS {
+                if let Some(prop) = props.get(*field) {
+                    assert_eq!(
+                        prop["$ref"].as_str(),
+                        Some(*expected),
+                        "{method} {path}: `{field}` must use {expected}"
+                    );
+                }
             }
         }
         // Every operation that checks the CSRF token needs a session.
         if needs_csrf(&spec, op) {
             assert!(needs_session(op), "{method} {path}: CSRF without session");
+        }
+    }
+
+    // What every operation can answer: 400 (a request line, `Host` or body framing that
+    // HTTP/1.1 refuses, before routing), 413 (the body is read before routing), 500; 503
+    // wherever the store is read, which is everywhere but the catalog. 400 also wherever
+    // a path parameter can make the path malformed.
+    for (method, path) in operations(&spec) {
+        let documented = names(operation(&spec, &method, &path).get("responses"));
+        let mut required = vec!["400", "413", "500"];
+        if path != "/modules" {
+            required.push("503");
+        }
+        for status in required {
+            assert!(
+                documented.contains(status),
+                "{method} {path} does not document {status} (it lists {documented:?})"
+            );
         }
     }
 
@@ -660,6 +740,49 @@ async fn openapi_request_bodies_are_the_handlers_structs() {
                     String::from_utf8_lossy(&r.body)
                 );
             }
+        }
+
+        // Control characters (the patterns exclude Unicode Cc), at both ends of the range.
+        for (field, prop) in props {
+            if max_length(&spec, prop).is_none() {
+                continue;
+            }
+            for control in ['\u{1}', '\u{9f}'] {
+                let mut body = full.clone();
+                body.insert(field.clone(), sample(&spec, prop, &format!("a{control}")));
+                let r = send(method.clone(), url.clone(), Value::Object(body)).await;
+                assert!(
+                    r.status == 400 && message(&r).contains("control characters"),
+                    "{label}: `{field}` with U+{:04X} answered {}",
+                    control as u32,
+                    String::from_utf8_lossy(&r.body)
+                );
+            }
+        }
+    }
+}
+
+/// A path parameter that makes the path malformed is refused before routing, with the
+/// 400 the operations with path parameters document.
+#[tokio::test]
+async fn openapi_malformed_path_parameters_are_documented_400() {
+    let spec = spec();
+    let gw = Gateway::start().await;
+    let b = Browser::new(&gw);
+    for (method, path) in operations(&spec) {
+        if !path.contains('{') {
+            continue;
+        }
+        for bad in ["..", "a%2Fb", "a%00", "a%25"] {
+            let url = concrete(&spec, &path).replace(DUMMY, bad);
+            let r = call(&b, &method, &url).await;
+            assert_eq!(
+                (r.status, r.json()["error"]["field"].as_str()),
+                (400, Some("path")),
+                "{method} {url}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            assert_documented(&spec, &method, &path, &r);
         }
     }
 }
