@@ -62,9 +62,9 @@ async fn allowed_module_gets_the_signed_identity_and_nothing_spoofed() {
     assert_eq!(seen[0].cookie.as_deref(), Some("theme=dark"));
     assert_eq!(
         seen[0]
-            .all_header_names
+            .all_headers
             .iter()
-            .filter(|n| n.starts_with("x-taxgate-"))
+            .filter(|(n, _)| n.starts_with("x-taxgate-"))
             .count(),
         7
     );

@@ -48,7 +48,22 @@ impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let method = req.method.clone();
-        match (method.as_str(), req.uri.path()) {
+        let path = req.uri.path().to_string();
+        let allow = match path.as_str() {
+            "/healthz" | "/metrics" | "/admin/policies" => "GET",
+            "/admin/policies/reload" => "POST",
+            _ => "",
+        };
+        if !allow.is_empty() && method.as_str() != allow {
+            let mut resp = json(
+                405,
+                &serde_json::json!({"error": {"code": "HTTP_METHOD_NOT_ALLOWED", "message": format!("只接受 {allow} 请求")}}),
+            );
+            resp.headers_mut()
+                .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+            return resp;
+        }
+        match (method.as_str(), path.as_str()) {
             ("GET", "/healthz") => json(200, &serde_json::json!({"status": "ok"})),
             ("GET", "/metrics") => {
                 let body = self.app.metrics.render(&self.app.policy);

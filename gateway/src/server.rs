@@ -18,6 +18,7 @@ use crate::proxy::listener::{self, Prebound};
 use crate::proxy::redirect::Redirect;
 use crate::proxy::respond::EdgeHeaders;
 use crate::proxy::tls::{self, Certificates};
+use pingora::apps::HttpServerOptions;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::listening::Service;
@@ -122,7 +123,12 @@ impl Bound {
             per_ip: config.limits.connections_per_ip,
             trusted: config.trusted_proxies.clone(),
         };
-        let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
+        let mut proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
+        // pingora refuses CONNECT itself, without `Allow`; the gateway refuses it (and
+        // TRACE) with one. Nothing is tunnelled.
+        let mut options = HttpServerOptions::default();
+        options.allow_connect_method_proxying = true;
+        proxy.server_options = Some(options);
         let mut public = Service::new("taxgate".to_string(), Guarded::new(proxy, limits));
         match self.certificates {
             Some(certificates) => {

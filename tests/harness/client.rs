@@ -5,10 +5,11 @@ use super::outbox;
 use super::Gateway;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use taxgate::providers::http_client::{self, HttpClient};
 
 pub struct Resp {
     pub status: u16,
@@ -61,7 +62,22 @@ pub struct Browser {
     pub csrf: Option<String>,
     pub user_agent: String,
     pub outbox: PathBuf,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
+}
+
+/// The client of a plain-HTTP gateway: https is never used, so it trusts no root (and
+/// reads none from the system).
+fn plain_client() -> HttpClient {
+    pingora::tls::install_default_crypto_provider();
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 impl Browser {
@@ -76,7 +92,10 @@ impl Browser {
             csrf: None,
             user_agent: user_agent.to_string(),
             outbox: gw.outbox.clone(),
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: match &gw.pki {
+                Some(pki) => http_client::client(Some(&pki.ca_file)).unwrap(),
+                None => plain_client(),
+            },
         }
     }
 

@@ -1,6 +1,7 @@
 //! A gateway process under test.
 
 use super::repo;
+use super::tls::TestPki;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,11 @@ pub struct GatewayOptions {
     pub empty: bool,
     /// Which store the gateway runs on.
     pub store: TestStore,
+    /// TLS on the public listener with certificates made for the test (harness/tls.rs),
+    /// and the plain redirect listener.
+    pub tls: bool,
+    /// Routes whose upstream is not the harness's echo module: (module id, upstream).
+    pub upstreams: Vec<(&'static str, String)>,
 }
 
 /// The store of a gateway under test.
@@ -58,6 +64,10 @@ pub struct Gateway {
     pub modules: Vec<(String, EchoModule)>,
     /// The PostgreSQL connection string, when the store is PostgreSQL.
     pub postgres: Option<String>,
+    /// With TLS: the test's CA and the gateway's certificate files.
+    pub pki: Option<Arc<TestPki>>,
+    /// With TLS: the plain listener that redirects to https.
+    pub redirect: Option<SocketAddr>,
     /// Where this node keeps its own files (logs, pid file); the temp dir for the first.
     home: PathBuf,
     child: Child,
@@ -108,10 +118,12 @@ impl Gateway {
             .iter()
             .zip(&modules)
             .map(|((prefix, module), (_, echo))| {
-                format!(
-                    "  - {{prefix: {prefix}, module: {module}, upstream: \"{}\"}}\n",
-                    echo.addr
-                )
+                let upstream = opts
+                    .upstreams
+                    .iter()
+                    .find(|(m, _)| m == module)
+                    .map_or_else(|| echo.addr.to_string(), |(_, u)| u.clone());
+                format!("  - {{prefix: {prefix}, module: {module}, upstream: \"{upstream}\"}}\n")
             })
             .collect();
         let config = dir.path().join("taxgate.yaml");
@@ -123,6 +135,15 @@ impl Gateway {
         };
         let store = match &postgres {
             Some(url) => format!("store: {{kind: postgres, url: \"{url}\", pool_size: 4}}\n"),
+            None => String::new(),
+        };
+        let pki = opts.tls.then(|| Arc::new(TestPki::new(dir.path())));
+        let tls = match &pki {
+            Some(p) => format!(
+                "tls: {{cert_file: {}, key_file: {}, redirect_listen: \"127.0.0.1:0\"}}\n",
+                p.cert_file.display(),
+                p.key_file.display()
+            ),
             None => String::new(),
         };
         std::fs::write(
@@ -144,6 +165,7 @@ impl Gateway {
                    realname: {{kind: fixture, fixture: {realname}}}\n\
                  argon2: {{memory_kib: 256, iterations: 1, parallelism: 1}}\n\
                  {store}\
+                 {tls}\
                  {extra}\n",
                 data = dir.path().join("data").display(),
                 schema = repo.join("schema/taxgate.cedarschema").display(),
@@ -166,10 +188,11 @@ impl Gateway {
             ]);
             assert!(ok, "fixture import failed: {err}");
         }
-        let (child, addr, admin) = spawn(&config, dir.path());
+        let (child, addrs) = spawn(&config, dir.path());
         Gateway {
-            addr,
-            admin,
+            addr: addrs.public,
+            admin: addrs.admin,
+            redirect: addrs.redirect,
             home: dir.path().to_path_buf(),
             dir,
             config,
@@ -177,6 +200,7 @@ impl Gateway {
             policies,
             modules,
             postgres,
+            pki,
             child,
         }
     }
@@ -199,10 +223,12 @@ impl Gateway {
             ),
         )
         .unwrap();
-        let (child, addr, admin) = spawn(&config, &home);
+        let (child, addrs) = spawn(&config, &home);
         Gateway {
-            addr,
-            admin,
+            addr: addrs.public,
+            admin: addrs.admin,
+            redirect: addrs.redirect,
+            pki: self.pki.clone(),
             dir: self.dir.clone(),
             home,
             config,
@@ -239,7 +265,11 @@ impl Gateway {
     }
 
     pub fn base(&self) -> String {
-        format!("http://{}", self.addr)
+        match &self.pki {
+            // The certificate names localhost.
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     pub fn module(&self, id: &str) -> &EchoModule {
@@ -254,10 +284,11 @@ impl Gateway {
     /// `kill -9`, then start again on the same data dir (new port).
     pub fn crash_and_restart(&mut self) {
         self.kill();
-        let (child, addr, admin) = spawn(&self.config, &self.home);
+        let (child, addrs) = spawn(&self.config, &self.home);
         self.child = child;
-        self.addr = addr;
-        self.admin = admin;
+        self.addr = addrs.public;
+        self.admin = addrs.admin;
+        self.redirect = addrs.redirect;
     }
 
     /// Sends SIGTERM and waits for the exit; returns how long it took.
@@ -287,7 +318,14 @@ impl Drop for Gateway {
     }
 }
 
-fn spawn(config: &Path, dir: &Path) -> (Child, SocketAddr, SocketAddr) {
+/// The listeners a started gateway printed.
+struct Addrs {
+    public: SocketAddr,
+    admin: SocketAddr,
+    redirect: Option<SocketAddr>,
+}
+
+fn spawn(config: &Path, dir: &Path) -> (Child, Addrs) {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -303,17 +341,28 @@ fn spawn(config: &Path, dir: &Path) -> (Child, SocketAddr, SocketAddr) {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut public = None;
+        let (mut public, mut redirect) = (None, None);
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(a) = line.strip_prefix("listening on http://") {
+            let listening = line
+                .strip_prefix("listening on http://")
+                .or_else(|| line.strip_prefix("listening on https://"));
+            if let Some(a) = listening {
                 public = a.parse::<SocketAddr>().ok();
             }
-            if let (Some(p), Some(a)) = (public, line.strip_prefix("admin on http://")) {
-                let _ = tx.send((p, a.parse::<SocketAddr>().unwrap()));
+            if let Some(a) = line.strip_prefix("redirect on http://") {
+                redirect = a.parse::<SocketAddr>().ok();
+            }
+            if let (Some(public), Some(a)) = (public, line.strip_prefix("admin on http://")) {
+                let admin = a.parse::<SocketAddr>().unwrap();
+                let _ = tx.send(Addrs {
+                    public,
+                    admin,
+                    redirect,
+                });
             }
         }
     });
-    let (addr, admin) = match rx.recv_timeout(Duration::from_secs(30)) {
+    let addrs = match rx.recv_timeout(Duration::from_secs(30)) {
         Ok(a) => a,
         Err(_) => {
             let _ = child.kill();
@@ -326,12 +375,12 @@ fn spawn(config: &Path, dir: &Path) -> (Child, SocketAddr, SocketAddr) {
     // The addresses are printed before pingora runs; wait until the admin listener
     // answers, so the server (and its signal handling) is up.
     for _ in 0..500 {
-        if healthz(admin) {
+        if healthz(addrs.admin) {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    (child, addr, admin)
+    (child, addrs)
 }
 
 fn healthz(admin: SocketAddr) -> bool {

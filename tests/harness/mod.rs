@@ -5,6 +5,7 @@ pub mod flows;
 pub mod gateway;
 pub mod outbox;
 pub mod postgres;
+pub mod tls;
 
 pub use client::{Browser, Resp};
 pub use gateway::{Gateway, GatewayOptions, TestStore};

@@ -24,9 +24,12 @@ pub struct Received {
     pub method: String,
     pub path: String,
     pub headers: BTreeMap<String, String>,
-    /// Every header name received, lower case (to check what was stripped).
+    /// The request target as received (absolute-form if the gateway sent that).
     #[serde(skip)]
-    pub all_header_names: Vec<String>,
+    pub target: String,
+    /// Every header received: lower-case name, value (to check what was stripped).
+    #[serde(skip)]
+    pub all_headers: Vec<(String, String)>,
     #[serde(skip)]
     pub cookie: Option<String>,
     pub signature_valid: bool,
@@ -38,6 +41,16 @@ pub struct EchoModule {
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
     log: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Received {
+    /// The value of header `name` (lower case), if received.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.all_headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl EchoModule {
@@ -137,10 +150,11 @@ fn answer(
         method,
         path,
         headers,
-        all_header_names: req
+        target: req.uri().to_string(),
+        all_headers: req
             .headers()
-            .keys()
-            .map(|k| k.as_str().to_string())
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
             .collect(),
         cookie: req
             .headers()

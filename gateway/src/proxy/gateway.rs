@@ -260,6 +260,14 @@ impl ProxyHttp for Gateway {
         ctx.client = forwarded::client_addr(peer, &req.headers, trusted);
         let peer_trusted = peer.is_some_and(|ip| trusted.contains(ip));
         ctx.proto = forwarded::client_proto(config.tls.is_some(), peer_trusted, &req.headers);
+        if matches!(req.method, http::Method::CONNECT | http::Method::TRACE) {
+            // No tunnels, and no echo of a request's headers (cross-site tracing).
+            kind(RequestKind::Refused);
+            session.set_keepalive(None);
+            self.refuse(session, &Denial::method_not_allowed(strict::SERVED_METHODS))
+                .await?;
+            return Ok(true);
+        }
         if let Err(strict::Malformed(message)) = strict::check(req) {
             kind(RequestKind::Refused);
             session.set_keepalive(None);
