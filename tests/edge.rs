@@ -521,6 +521,20 @@ async fn over_tls_the_session_cookie_is_secure_and_modules_see_https() {
     let seen = gw.module("wybs.sfsb.zzs").received().pop().unwrap();
     assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
     assert!(seen.signature_valid);
+
+    // The same session over HTTP/2: the module gets an HTTP/1.1 request with a Host.
+    let pki = gw.pki.clone().unwrap();
+    let cookie = format!("taxgate_session={}", b.cookie.clone().unwrap());
+    let h2 = tls::client_config(&pki.ca_file, &[b"h2"], &[&rustls::version::TLS13]);
+    let r = tls::get_with(gw.addr, "/tax/zzs/h2?q=1", &[("cookie", &cookie)], h2).await;
+    assert_eq!((r.version, r.status), (http::Version::HTTP_2, 200));
+    let seen = gw.module("wybs.sfsb.zzs").received().pop().unwrap();
+    assert_eq!(seen.target, "/tax/zzs/h2?q=1");
+    assert!(seen.signature_valid);
+    assert_eq!(
+        seen.header("host"),
+        Some(format!("localhost:{}", gw.addr.port()).as_str())
+    );
 }
 
 #[tokio::test]

@@ -91,6 +91,16 @@ pub fn client_config(
 /// One GET over a new TLS connection to `addr` (name `localhost`), HTTP/2 when ALPN
 /// agreed on it.
 pub async fn get(addr: SocketAddr, path: &str, config: Arc<rustls::ClientConfig>) -> TlsAnswer {
+    get_with(addr, path, &[], config).await
+}
+
+/// [`get`] with extra request headers.
+pub async fn get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    config: Arc<rustls::ClientConfig>,
+) -> TlsAnswer {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = tls::ServerName::try_from("localhost").unwrap();
     let stream = tls::TlsConnector::from(config)
@@ -102,10 +112,12 @@ pub async fn get(addr: SocketAddr, path: &str, config: Arc<rustls::ClientConfig>
     let tls_version = conn.protocol_version().map(|v| format!("{v:?}"));
     let peer_cert = conn.peer_certificates().unwrap()[0].to_vec();
     let h2 = alpn.as_deref() == Some(b"h2");
-    let req = hyper::Request::get(format!("https://localhost:{}{path}", addr.port()))
-        .header("host", format!("localhost:{}", addr.port()))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let mut req = hyper::Request::get(format!("https://localhost:{}{path}", addr.port()))
+        .header("host", format!("localhost:{}", addr.port()));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::new())).unwrap();
     let io = TokioIo::new(stream);
     let resp = if h2 {
         let mut req = req;
