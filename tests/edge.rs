@@ -560,6 +560,29 @@ async fn a_new_certificate_is_served_without_a_restart() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Files replaced without a change the poll sees (same lengths and mtimes): SIGHUP
+    // puts them in force.
+    let signalled = pki.issue_unnoticeably("signalled");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let unnoticed = tls::get(gw.addr, "/api/v1/modules", config())
+        .await
+        .peer_cert;
+    assert_eq!(unnoticed, renewed, "the poll cannot have seen the change");
+    gw.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tls::get(gw.addr, "/api/v1/modules", config())
+        .await
+        .peer_cert
+        != signalled
+    {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload the certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let renewed = signalled;
+
     // A key that is not the certificate's is refused; the pair in force stays.
     std::fs::write(
         &pki.key_file,

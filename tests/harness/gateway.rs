@@ -291,6 +291,16 @@ impl Gateway {
         self.redirect = addrs.redirect;
     }
 
+    /// Sends `signal` (e.g. `-HUP`) to the gateway process.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {signal}");
+    }
+
     /// Sends SIGTERM and waits for the exit; returns how long it took.
     pub fn terminate(&mut self) -> (Duration, std::process::ExitStatus) {
         let started = std::time::Instant::now();

@@ -58,6 +58,35 @@ impl TestPki {
         std::fs::write(&self.cert_file, cert.pem()).unwrap();
         cert.der().to_vec()
     }
+
+    /// Issues a new leaf whose files have the lengths and mtimes of the ones in force,
+    /// so only a signal can tell the gateway they changed; returns its DER.
+    pub fn issue_unnoticeably(&self, name: &str) -> Vec<u8> {
+        let stamp = |p: &Path| {
+            let m = std::fs::metadata(p).unwrap();
+            (m.len(), m.modified().unwrap())
+        };
+        let (cert_before, key_before) = (stamp(&self.cert_file), stamp(&self.key_file));
+        let cert_pem = std::fs::read(&self.cert_file).unwrap();
+        let key_pem = std::fs::read(&self.key_file).unwrap();
+        for _ in 0..100 {
+            let der = self.issue(name);
+            let same_size = stamp(&self.cert_file).0 == cert_before.0
+                && stamp(&self.key_file).0 == key_before.0;
+            if same_size {
+                for (file, (_, mtime)) in
+                    [(&self.cert_file, cert_before), (&self.key_file, key_before)]
+                {
+                    let f = std::fs::File::options().write(true).open(file).unwrap();
+                    f.set_modified(mtime).unwrap();
+                }
+                return der;
+            }
+        }
+        std::fs::write(&self.cert_file, cert_pem).unwrap();
+        std::fs::write(&self.key_file, key_pem).unwrap();
+        panic!("no certificate of the same length in 100 tries");
+    }
 }
 
 /// What one request over TLS saw.
