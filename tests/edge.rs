@@ -299,9 +299,11 @@ async fn every_405_names_the_allowed_methods() {
     let gw = Gateway::start().await;
     let b = Browser::new(&gw);
     for (method, path, allow) in [
-        ("DELETE", "/api/v1/captcha", "GET"),
+        ("DELETE", "/api/v1/captcha", "GET, HEAD"),
+        ("TRACE", "/api/v1/captcha", "GET, HEAD"),
         ("PUT", "/api/v1/login/enterprise", "POST"),
-        ("PATCH", "/api/v1/enterprise/users", "GET, POST"),
+        ("PATCH", "/api/v1/enterprise/users", "GET, HEAD, POST"),
+        ("POST", "/", "GET, HEAD"),
         ("GET", "/api/v1/enterprise/users/x/grants", "PUT"),
     ] {
         let r = b
@@ -310,11 +312,19 @@ async fn every_405_names_the_allowed_methods() {
             .expect_error(405, "HTTP_METHOD_NOT_ALLOWED");
         assert_eq!(r.headers["allow"], allow, "{method} {path}");
     }
-    // No tunnels and no tracing, anywhere.
+    // HEAD wherever GET: the headers without the body.
+    let head = b
+        .send("HEAD", "/api/v1/modules", &[], None)
+        .await
+        .expect(200);
+    let get = b.get("/api/v1/modules").await.expect(200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.headers["content-length"], get.body.len().to_string());
+    // No tunnels, and no tracing through to a module.
     let all = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
     for request in [
         "CONNECT gw:443 HTTP/1.1\r\nHost: gw:443\r\n\r\n",
-        "TRACE /tax/zzs HTTP/1.1\r\nHost: gw\r\n\r\n",
+        "TRACE /tax/zzs HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
     ] {
         let answer = raw(gw.addr, request.as_bytes(), Duration::from_secs(5)).await;
         assert!(status_line(&answer).starts_with("HTTP/1.1 405"), "{answer}");
@@ -440,7 +450,16 @@ async fn one_address_holds_at_most_its_connections() {
     )
     .await;
     assert_eq!(answer, "", "over the cap: closed without an answer");
-    // A held connection still works; one given back makes room.
+    // A held connection serves request after request (kept alive, it is counted once)...
+    for _ in 0..3 {
+        held[0]
+            .write_all(b"GET /api/v1/modules HTTP/1.1\r\nHost: gw\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_response(&mut held[0]).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    // ...and one given back makes room.
     held[0]
         .write_all(b"GET /api/v1/modules HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
         .await

@@ -334,6 +334,10 @@ async fn adding_users_checks_realname_and_never_overwrites_a_password() {
         .expect(200)
         .json();
     assert_eq!(none, json!([]));
+    // The query is bounded in characters, not bytes: 24 Chinese characters pass, 25 do not.
+    let q = |n: usize| format!("/api/v1/enterprise/candidates?q={}", "%E5%BC%A0".repeat(n));
+    admin.get(&q(24)).await.expect(200);
+    admin.get(&q(25)).await.expect_error(400, "INVALID_INPUT");
     // Adding with a password for someone who has one leaves hers in force.
     let wang = Browser::with_agent(&gw, "wang");
     let wang_id = wang.register_person(WANG, PASSWORD).await;

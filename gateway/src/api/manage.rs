@@ -80,7 +80,7 @@ pub async fn users(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse,
 pub async fn candidates(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
     manager(app, req, now).await?;
     let q = req.query_param("q").unwrap_or_default();
-    if q.trim().is_empty() || q.len() > 24 {
+    if q.trim().is_empty() || q.chars().count() > 24 {
         return Err(Error::invalid("q", "请输入身份证号或手机号"));
     }
     let rows: Vec<_> = app

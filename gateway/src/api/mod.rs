@@ -145,9 +145,9 @@ async fn route(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Err
                 .await
         }
         "/enterprise/users" => match *m {
-            Method::GET => manage::users(app, req, now).await,
+            Method::GET | Method::HEAD => manage::users(app, req, now).await,
             Method::POST => manage::add_user(app, req, now).await,
-            _ => Err(Error::method_not_allowed("GET, POST")),
+            _ => Err(Error::method_not_allowed("GET, HEAD, POST")),
         },
         "/enterprise/candidates" => {
             only(m, Method::GET)?
@@ -183,9 +183,13 @@ impl Allowed {
     }
 }
 
+/// `allowed`, and HEAD wherever GET is (RFC 9110 §9.3.2; the edge drops the body).
 fn only(method: &Method, allowed: Method) -> Result<Allowed, Error> {
-    if *method == allowed {
+    let head_for_get = allowed == Method::GET && *method == Method::HEAD;
+    if *method == allowed || head_for_get {
         Ok(Allowed)
+    } else if allowed == Method::GET {
+        Err(Error::method_not_allowed("GET, HEAD"))
     } else {
         Err(Error::method_not_allowed(allowed.as_str()))
     }

@@ -260,8 +260,9 @@ impl ProxyHttp for Gateway {
         ctx.client = forwarded::client_addr(peer, &req.headers, trusted);
         let peer_trusted = peer.is_some_and(|ip| trusted.contains(ip));
         ctx.proto = forwarded::client_proto(config.tls.is_some(), peer_trusted, &req.headers);
-        if matches!(req.method, http::Method::CONNECT | http::Method::TRACE) {
-            // No tunnels, and no echo of a request's headers (cross-site tracing).
+        if req.method == http::Method::CONNECT {
+            // No tunnels. (An authority-form target names no resource: `Allow` lists
+            // what the gateway serves at all.)
             kind(RequestKind::Refused);
             session.set_keepalive(None);
             self.refuse(session, &Denial::method_not_allowed(strict::SERVED_METHODS))
@@ -289,7 +290,20 @@ impl ProxyHttp for Gateway {
         }
         if let Some(asset) = crate::portal::asset(&raw_path) {
             kind(RequestKind::Portal);
+            let method = &session.req_header().method;
+            if !matches!(*method, http::Method::GET | http::Method::HEAD) {
+                self.refuse(session, &Denial::method_not_allowed("GET, HEAD"))
+                    .await?;
+                return Ok(true);
+            }
             respond::asset(session, &self.edge, asset).await?;
+            return Ok(true);
+        }
+        if session.req_header().method == http::Method::TRACE {
+            // A module never echoes a request's headers (cross-site tracing).
+            kind(RequestKind::Refused);
+            self.refuse(session, &Denial::method_not_allowed(strict::SERVED_METHODS))
+                .await?;
             return Ok(true);
         }
         let Some(route) = self.app.routes.find(&raw_path) else {

@@ -52,6 +52,9 @@ pub async fn write(session: &mut Session, edge: &EdgeHeaders, resp: ApiResponse)
         return session.write_response_header(Box::new(header), true).await;
     }
     header.insert_header("content-type", "application/json; charset=utf-8")?;
+    if session.req_header().method == http::Method::HEAD {
+        return session.write_response_header(Box::new(header), true).await;
+    }
     session
         .write_response_header(Box::new(header), false)
         .await?;
@@ -64,7 +67,7 @@ pub async fn error(session: &mut Session, edge: &EdgeHeaders, e: &Error) -> Resu
     write(session, edge, ApiResponse::error(e)).await
 }
 
-/// Writes an embedded portal file.
+/// Writes an embedded portal file (its headers alone for HEAD).
 pub async fn asset(
     session: &mut Session,
     edge: &EdgeHeaders,
@@ -81,6 +84,9 @@ pub async fn asset(
         "content-security-policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
     )?;
+    if session.req_header().method == http::Method::HEAD {
+        return session.write_response_header(Box::new(header), true).await;
+    }
     session
         .write_response_header(Box::new(header), false)
         .await?;

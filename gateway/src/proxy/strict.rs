@@ -10,7 +10,7 @@ use http::uri::{Authority, PathAndQuery};
 use http::{Uri, Version};
 use pingora::http::RequestHeader;
 
-/// The methods the gateway serves or forwards; `CONNECT` and `TRACE` are refused (405).
+/// The methods the gateway forwards to modules; `CONNECT` and `TRACE` are refused (405).
 pub const SERVED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /// Why a request is refused; the message is for the client.
