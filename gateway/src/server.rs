@@ -129,7 +129,10 @@ impl Bound {
         let mut options = HttpServerOptions::default();
         options.allow_connect_method_proxying = true;
         proxy.server_options = Some(options);
-        let mut public = Service::new("taxgate".to_string(), Guarded::new(proxy, limits));
+        let guarded = Guarded::new(proxy, limits);
+        let filter = guarded.filter();
+        let mut public = Service::new("taxgate".to_string(), guarded);
+        public.set_connection_filter(filter);
         match self.certificates {
             Some(certificates) => {
                 tls::spawn_reloader(&certificates, Duration::from_secs(1));

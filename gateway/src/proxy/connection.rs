@@ -3,7 +3,8 @@
 //!
 //! Contract: [`Guarded`] wraps the gateway's pingora app. A connection from an address
 //! that already holds `limits.connections_per_ip` is closed unanswered (a trusted proxy
-//! is exempt: it carries many clients). Every other connection's stream is wrapped in a
+//! is exempt: it carries many clients); [`Guarded::filter`] refuses it already at accept,
+//! before a TLS handshake is spent on it. Every other connection's stream is wrapped in a
 //! [`DeadlineStream`]: from a request's first byte (from the connection's start, for its
 //! first request) to the blank line that ends its headers, at most
 //! `limits.header_read_seconds` may pass, however the client paces its bytes; then the
@@ -15,6 +16,7 @@
 use crate::config::TrustedProxies;
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
+use pingora::listeners::ConnectionFilter;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
     UniqueIDType, ALPN,
@@ -53,6 +55,15 @@ impl<A> Guarded<A> {
             limits,
             open: Arc::default(),
         }
+    }
+
+    /// The accept-time check of the same cap, for the listener (pingora's
+    /// `connection_filter`).
+    pub fn filter(&self) -> Arc<dyn ConnectionFilter> {
+        Arc::new(FullAddresses {
+            open: self.open.clone(),
+            limits: self.limits.clone(),
+        })
     }
 
     /// A new connection: its slot and deadline, or `None` when its address is full.
@@ -95,11 +106,33 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
     }
 }
 
+/// Refuses, at accept, a connection from an address that holds its cap already.
+#[derive(Debug)]
+struct FullAddresses {
+    open: Arc<OpenConnections>,
+    limits: ConnectionLimits,
+}
+
+#[async_trait]
+impl ConnectionFilter for FullAddresses {
+    async fn should_accept(&self, addr: Option<&std::net::SocketAddr>) -> bool {
+        let Some(ip) = addr.map(|a| a.ip().to_canonical()) else {
+            return true;
+        };
+        self.limits.trusted.contains(ip) || self.open.count(ip) < self.limits.per_ip
+    }
+}
+
 /// Open connections per client address.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct OpenConnections(Mutex<HashMap<IpAddr, usize>>);
 
 impl OpenConnections {
+    fn count(&self, ip: IpAddr) -> usize {
+        let open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(&ip).copied().unwrap_or(0)
+    }
+
     fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<Slot> {
         let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(ip).or_insert(0);
