@@ -32,3 +32,69 @@ pub fn client(ca_file: Option<&Path>) -> Result<HttpClient, ProviderError> {
         .build();
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::sync::Arc;
+
+    /// An https server with a certificate for `localhost` from a CA written to
+    /// `dir/ca.pem`; answers every request `200 ok`.
+    async fn https_server(dir: &Path) -> u16 {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
+            .unwrap();
+        pingora::tls::install_default_crypto_provider();
+        let der = pingora::tls::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let config = pingora::tls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone()], der)
+            .unwrap();
+        let acceptor = pingora::tls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let svc = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(b"ok"),
+                    )))
+                });
+                let io = hyper_util::rt::TokioIo::new(tls);
+                tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, svc));
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn https_is_verified_against_the_ca_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = https_server(dir.path()).await;
+        let url = format!("https://localhost:{port}/send");
+        let get = |client: HttpClient| {
+            let req = hyper::Request::get(url.as_str())
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            async move { client.request(req).await }
+        };
+        let trusting = client(Some(&dir.path().join("ca.pem"))).unwrap();
+        let resp = get(trusting).await.unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"ok");
+        // The system's roots do not know the test CA.
+        assert!(get(client(None).unwrap()).await.is_err());
+        assert!(client(Some(Path::new("/nonexistent/ca.pem"))).is_err());
+    }
+}
