@@ -581,7 +581,7 @@ async fn a_new_certificate_is_served_without_a_restart() {
     }
     // Files replaced without a change the poll sees (same lengths and mtimes): SIGHUP
     // puts them in force.
-    let signalled = pki.issue_unnoticeably("signalled");
+    let signalled = pki.issue_unnoticeably("signals");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let unnoticed = tls::get(gw.addr, "/api/v1/modules", config())
         .await

@@ -1,16 +1,20 @@
 //! The audit trail (SPEC S9): every login step, lockout, grant, revoke, unbind, reset
 //! and denied request, kept in the store in time order.
 //!
-//! Contract: [`Audit::record`] appends one event under a key of big-endian time and a
-//! store-unique sequence, so a scan is chronological and two events never collide. It
-//! does not flush: the handler that acknowledges the change flushes the store, and
-//! events without an acknowledgement (a denied proxy request) reach disk with the
-//! store's own periodic flush (sled) or at once (PostgreSQL). [`Audit::export`] writes
-//! JSON lines from a point in time on.
+//! Contract: every event lives under a key of big-endian time and a store-unique
+//! sequence, so a scan is chronological and two events never collide. An event that
+//! records a change is written in the change's own transaction: [`Audit::slot`] reserves
+//! its key before the transaction, [`Slot::put`] writes it inside (or [`Slot::write`]
+//! joins a batch), so the change and its event are on disk together or not at all. An
+//! event that records no change (a refused attempt, a denied request) is appended alone
+//! by [`Audit::record`]. Nothing here flushes: the handler that acknowledges the change
+//! flushes the store, and events without an acknowledgement reach disk with the store's
+//! own periodic flush (sled) or at once (PostgreSQL). [`Audit::export`] writes JSON
+//! lines from a point in time on.
 
 use crate::store::records::AuditEvent;
-use crate::store::{codec, successor, Store, StoreError, Tree};
-use std::io::Write;
+use crate::store::{codec, successor, Store, StoreError, Tree, Tx, Write};
+use std::io::Write as IoWrite;
 
 #[derive(Clone)]
 pub struct Audit {
@@ -18,6 +22,7 @@ pub struct Audit {
 }
 
 /// What happened, to whom, from where. Built with [`Event::new`] and the setters.
+#[derive(Clone)]
 pub struct Event {
     inner: AuditEvent,
 }
@@ -58,29 +63,64 @@ impl Event {
     }
 }
 
+/// The reserved key of one event, for the transaction of the change it records.
+pub struct Slot {
+    key: Vec<u8>,
+    at: String,
+}
+
+impl Slot {
+    fn stamped(&self, event: &Event) -> AuditEvent {
+        AuditEvent {
+            at: self.at.clone(),
+            ..event.inner.clone()
+        }
+    }
+
+    /// Writes `event` in `tx`, beside the change it records.
+    pub async fn put(&self, tx: &mut Tx, event: &Event) -> Result<(), StoreError> {
+        tx.put(Tree::Audit, &self.key, &self.stamped(event)).await
+    }
+
+    /// `event` as one write of a batch ([`Store::apply`]).
+    pub fn write(&self, event: &Event) -> Result<Write, StoreError> {
+        let bytes = codec::encode(&self.stamped(event))?;
+        Ok((Tree::Audit, self.key.clone(), Some(bytes)))
+    }
+}
+
 impl Audit {
     pub fn new(store: Store) -> Audit {
         Audit { store }
     }
 
-    /// Appends an event at `now`. An audit write failure is logged, never hidden.
-    pub async fn record(&self, now: i64, event: Event) {
-        let mut e = event.inner;
-        e.at = crate::clock::rfc3339(now);
-        if let Err(err) = self.append(now, &e).await {
-            tracing::error!(error = %err, action = %e.action, "audit event not written");
-        }
-    }
-
-    async fn append(&self, now: i64, e: &AuditEvent) -> Result<(), StoreError> {
+    /// Reserves the key of an event at `now` (see the module contract).
+    pub async fn slot(&self, now: i64) -> Result<Slot, StoreError> {
         let mut key = Vec::with_capacity(16);
         key.extend_from_slice(&now.to_be_bytes());
         key.extend_from_slice(&self.store.next_id().await?.to_be_bytes());
-        self.store.put(Tree::Audit, key, e).await
+        Ok(Slot {
+            key,
+            at: crate::clock::rfc3339(now),
+        })
+    }
+
+    /// Appends an event that records no change, at `now`. A failure is logged, never
+    /// hidden.
+    pub async fn record(&self, now: i64, event: Event) {
+        let action = event.inner.action.clone();
+        let written = async {
+            let slot = self.slot(now).await?;
+            self.store.apply(vec![slot.write(&event)?]).await
+        }
+        .await;
+        if let Err(err) = written {
+            tracing::error!(error = %err, action = %action, "audit event not written");
+        }
     }
 
     /// Writes every event at or after `since` (Unix seconds) as one JSON line each.
-    pub async fn export(&self, since: i64, out: &mut dyn Write) -> Result<usize, StoreError> {
+    pub async fn export(&self, since: i64, out: &mut dyn IoWrite) -> Result<usize, StoreError> {
         let mut n = 0;
         let mut start = Some(since.max(0).to_be_bytes().to_vec());
         loop {

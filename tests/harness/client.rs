@@ -118,6 +118,20 @@ impl Browser {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Resp {
+        self.try_send(method, path, headers, body)
+            .await
+            .expect("request")
+    }
+
+    /// [`Browser::send`], with a connection failure as an error (the drills kill the
+    /// gateway under load).
+    pub async fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Resp, String> {
         let mut req = hyper::Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base, path))
@@ -137,15 +151,20 @@ impl Browser {
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or("").to_string())))
             .unwrap();
-        let resp = self.client.request(req).await.expect("request");
+        let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp {
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(Resp {
             status,
             headers,
             body,
-        }
+        })
     }
 
     pub async fn get(&self, path: &str) -> Resp {

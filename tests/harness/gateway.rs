@@ -34,6 +34,8 @@ pub struct GatewayOptions {
     pub tls: bool,
     /// Routes whose upstream is not the harness's echo module: (module id, upstream).
     pub upstreams: Vec<(&'static str, String)>,
+    /// The real-name fixture (default: tests/fixtures/realname.yaml).
+    pub realname_fixture: Option<PathBuf>,
 }
 
 /// The store of a gateway under test.
@@ -172,7 +174,11 @@ impl Gateway {
                 policies = policies.display(),
                 modules = repo.join("config/modules.yaml").display(),
                 outbox = outbox.display(),
-                realname = repo.join("tests/fixtures/realname.yaml").display(),
+                realname = opts
+                    .realname_fixture
+                    .clone()
+                    .unwrap_or_else(|| repo.join("tests/fixtures/realname.yaml"))
+                    .display(),
                 extra = opts.extra_yaml,
             ),
         )

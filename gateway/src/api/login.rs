@@ -238,16 +238,8 @@ pub async fn session(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespons
 pub async fn logout(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
     let ctx = require_session(app, req, now).await?;
     require_csrf(req, &ctx)?;
-    app.end_session(&ctx.token_hash, ctx.session()).await?;
-    app.audit
-        .record(
-            now,
-            crate::audit::Event::new("logout", "ok")
-                .enterprise(&ctx.session().enterprise)
-                .person(&ctx.session().person)
-                .client(&req.client_ip),
-        )
-        .await;
+    app.logout(&ctx.token_hash, ctx.session(), &req.client_ip, now)
+        .await?;
     app.store.flush().await?;
     Ok(ApiResponse::no_content().with_cookie(app.clear_session_cookie()))
 }

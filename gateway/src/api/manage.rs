@@ -5,6 +5,7 @@ use super::wire::{ApiRequest, ApiResponse, Text};
 use super::{require_csrf, require_session};
 use crate::app::App;
 use crate::audit::Event;
+use crate::auth::manage::Manager;
 use crate::auth::officers::facts;
 use crate::auth::session::SessionContext;
 use crate::error::{Code, Error};
@@ -38,6 +39,14 @@ async fn manager(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext
         );
     }
     Ok(ctx)
+}
+
+/// The caller as the audit names him.
+fn manager_of<'a>(ctx: &'a SessionContext, req: &'a ApiRequest) -> Manager<'a> {
+    Manager {
+        person: &ctx.officer().person,
+        client_ip: &req.client_ip,
+    }
 }
 
 /// The module ids an officer holds: the highest allowed nodes of his tree.
@@ -109,19 +118,10 @@ pub async fn add_user(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespon
             &enterprise,
             b.person_id.as_str(),
             b.password.as_ref().map(Text::as_str),
+            manager_of(&ctx, req),
+            now,
         )
         .await?;
-    app.audit
-        .record(
-            now,
-            Event::new("manage.add_user", "ok")
-                .enterprise(&enterprise)
-                .person(&officer.person)
-                .client(&req.client_ip)
-                .detail(format!("by {}", ctx.officer().person)),
-        )
-        .await;
-    app.store.flush().await?;
     Ok(ApiResponse::json(
         201,
         &json!({
@@ -153,34 +153,8 @@ pub async fn set_grants(
     let modules: BTreeSet<String> = b.modules.into_iter().map(|m| m.0).collect();
     let enterprise = ctx.officer().enterprise.clone();
     let change = app
-        .set_grants(&enterprise, person_id, modules.clone(), now)
+        .set_grants(&enterprise, person_id, modules, manager_of(&ctx, req), now)
         .await?;
-    let (action, detail) = if change.bound {
-        (
-            "manage.grant",
-            format!("modules={modules:?} by {}", ctx.officer().person),
-        )
-    } else {
-        (
-            "manage.unbind",
-            format!(
-                "every permission revoked by {}; {} session(s) ended",
-                ctx.officer().person,
-                change.sessions_ended
-            ),
-        )
-    };
-    app.audit
-        .record(
-            now,
-            Event::new(action, "ok")
-                .enterprise(&enterprise)
-                .person(person_id)
-                .client(&req.client_ip)
-                .detail(detail),
-        )
-        .await;
-    app.store.flush().await?;
     Ok(ApiResponse::ok(&json!({
         "grants": if change.bound { effective_grants(app, &change.officer) } else { Vec::new() },
         "bound": change.bound,

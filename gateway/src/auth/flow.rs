@@ -3,9 +3,10 @@
 //! unknown, expired, of another flow or presented by another client is `TICKET_INVALID`.
 
 use crate::app::App;
+use crate::audit::Event;
 use crate::error::{Code, Error};
 use crate::store::records::{Flow, FlowTicket};
-use crate::store::Tree;
+use crate::store::{codec, Tree};
 
 /// Registration and recovery tickets live 15 minutes.
 pub const FLOW_LIFETIME: i64 = 15 * 60;
@@ -15,24 +16,30 @@ impl App {
         self.keyed.hash("flow-ticket", ticket)
     }
 
-    /// Stores a new flow ticket; returns the ticket and its hash. The caller flushes.
+    /// Stores a new flow ticket with the audit event of its start, in one batch; returns
+    /// the ticket and its hash. The caller flushes.
     pub async fn new_flow(
         &self,
         flow: Flow,
         client: &str,
+        started: &Event,
         now: i64,
     ) -> Result<(String, String), Error> {
         let ticket = crate::crypto::secrets::token();
         let hash = self.flow_hash(&ticket);
-        self.save_flow(&hash, client, flow, now).await?;
+        self.save_flow(&hash, client, flow, Some(started), now)
+            .await?;
         Ok((ticket, hash))
     }
 
+    /// Stores (or advances) the flow under `hash`; `started` is the audit event of a
+    /// flow's first step, written in the same batch.
     pub async fn save_flow(
         &self,
         hash: &str,
         client: &str,
         flow: Flow,
+        started: Option<&Event>,
         now: i64,
     ) -> Result<(), Error> {
         let record = FlowTicket {
@@ -40,7 +47,15 @@ impl App {
             expires_at: now + FLOW_LIFETIME,
             flow,
         };
-        self.store.put(Tree::FlowTickets, hash, &record).await?;
+        let mut writes = vec![(
+            Tree::FlowTickets,
+            hash.as_bytes().to_vec(),
+            Some(codec::encode(&record)?),
+        )];
+        if let Some(event) = started {
+            writes.push(self.audit.slot(now).await?.write(event)?);
+        }
+        self.store.apply(writes).await?;
         Ok(())
     }
 

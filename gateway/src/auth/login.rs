@@ -135,10 +135,23 @@ impl App {
             officers: ids,
             failures: 0,
         };
+        let slot = self.audit.slot(now).await?;
+        let event = Event::new("login.enterprise", "ok")
+            .client(&client.ip)
+            .enterprise(&enterprise.key);
+        let (ticket_hash, record, slot, event) =
+            (&self.ticket_hash(&ticket), &record, &slot, &event);
         self.store
-            .put(Tree::LoginTickets, self.ticket_hash(&ticket), &record)
-            .await?;
-        audit("ok", Some(&enterprise.key)).await;
+            .transaction(|tx| {
+                async move {
+                    tx.put(Tree::LoginTickets, ticket_hash, record).await?;
+                    slot.put(tx, event).await?;
+                    Ok::<_, TxError<Error>>(())
+                }
+                .scope_boxed()
+            })
+            .await
+            .map_err(Error::from)?;
         self.store.flush().await?;
         Ok(Stage1 {
             ticket,
@@ -289,6 +302,11 @@ impl App {
             client_ip: client.ip.clone(),
         };
         let index = keys::session_of_officer(&session.enterprise, &session.person, &token_hash);
+        let slot = &self.audit.slot(now).await?;
+        let event = &Event::new("login.officer", "ok")
+            .enterprise(&enterprise.key)
+            .person(&entry.person.id)
+            .client(&client.ip);
         let (hash, session_ref, token_ref, index) = (&hash, &session, &token_hash, &index);
         self.store
             .transaction(|tx| {
@@ -300,13 +318,13 @@ impl App {
                     tx.remove(Tree::LoginTickets, hash).await?;
                     tx.put(Tree::Sessions, token_ref, session_ref).await?;
                     tx.put_raw(Tree::SessionsByOfficer, index, &[]).await?;
+                    slot.put(tx, event).await?;
                     Ok(())
                 }
                 .scope_boxed()
             })
             .await
             .map_err(Error::from)?;
-        audit("ok").await;
         self.store.flush().await?;
         Ok(NewSession {
             token,

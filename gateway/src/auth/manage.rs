@@ -4,9 +4,13 @@
 //! enterprise; these operations only act inside that enterprise (a person id that is not
 //! bound to it is `NOT_FOUND`, never another enterprise's record). A grant change is a
 //! store write and applies to the officer's next request; revoking every permission
-//! unbinds him and ends his sessions for that enterprise in one transaction.
+//! unbinds him and ends his sessions for that enterprise in one transaction. Each change
+//! and its audit event (`manage.add_user`, `manage.grant`, `manage.unbind`) are written
+//! in one transaction.
 
+use super::session::end_indexed;
 use crate::app::App;
+use crate::audit::Event;
 use crate::error::{Code, Error};
 use crate::store::records::{Officer, Person};
 use crate::store::{keys, Tree, TxError};
@@ -14,6 +18,13 @@ use scoped_futures::ScopedFutureExt;
 use std::collections::BTreeSet;
 
 /// The result of a grant change.
+/// Who makes a change: the manager's person id and address, for the audit.
+#[derive(Debug, Clone, Copy)]
+pub struct Manager<'a> {
+    pub person: &'a str,
+    pub client_ip: &'a str,
+}
+
 pub struct GrantChange {
     pub officer: Officer,
     pub bound: bool,
@@ -51,6 +62,8 @@ impl App {
         enterprise: &str,
         person_id: &str,
         password: Option<&str>,
+        by: Manager<'_>,
+        now: i64,
     ) -> Result<(Officer, bool), Error> {
         let person: Person = self
             .person(person_id)
@@ -85,6 +98,12 @@ impl App {
         let key = &keys::officer(enterprise, person_id);
         let by_person = &keys::officer_by_person(person_id, enterprise);
         let new_hash = &new_hash;
+        let slot = &self.audit.slot(now).await?;
+        let event = &Event::new("manage.add_user", "ok")
+            .enterprise(enterprise)
+            .person(person_id)
+            .client(by.client_ip)
+            .detail(format!("by {}", by.person));
         let officer = self
             .store
             .transaction(|tx| {
@@ -110,6 +129,7 @@ impl App {
                     o.added = true;
                     tx.put(Tree::Officers, key, &o).await?;
                     tx.put_raw(Tree::OfficersByPerson, by_person, &[]).await?;
+                    slot.put(tx, event).await?;
                     Ok(o)
                 }
                 .scope_boxed()
@@ -127,6 +147,7 @@ impl App {
         enterprise: &str,
         person_id: &str,
         modules: BTreeSet<String>,
+        by: Manager<'_>,
         now: i64,
     ) -> Result<GrantChange, Error> {
         if let Some(unknown) = modules.iter().find(|m| !self.catalog.contains(m)) {
@@ -152,18 +173,9 @@ impl App {
         }
         let unbind = modules.is_empty();
         let key = &keys::officer(enterprise, person_id);
-        let sessions_prefix = {
-            let mut k = key.clone();
-            k.push(0);
-            k
-        };
-        // The officer's sessions, read before the transaction (transactions do not
-        // scan); the transaction removes each one that still exists. A session opened
-        // after this read is refused anyway: its officer is no longer bound.
-        let sessions = &self
-            .store
-            .scan_prefix_raw(Tree::SessionsByOfficer, &sessions_prefix)
-            .await?;
+        // Read before the transaction, which ends each one still there.
+        let sessions = &self.session_index(enterprise, Some(person_id)).await?;
+        let slot = &self.audit.slot(now).await?;
         let modules = &modules;
         let (officer, ended) = self
             .store
@@ -176,19 +188,23 @@ impl App {
                         .ok_or_else(|| TxError::Abort(not_found()))?;
                     o.grants = Some(modules.clone());
                     let mut ended = 0;
-                    if unbind {
+                    let event = if unbind {
                         o.unbound_at = Some(now);
-                        for (k, _) in sessions {
-                            if let Some(hash) = keys::parts(k).get(2) {
-                                if tx.get_raw(Tree::Sessions, hash).await?.is_some() {
-                                    tx.remove(Tree::Sessions, hash).await?;
-                                    ended += 1;
-                                }
-                            }
-                            tx.remove(Tree::SessionsByOfficer, k).await?;
-                        }
-                    }
+                        ended = end_indexed(tx, sessions).await?;
+                        Event::new("manage.unbind", "ok").detail(format!(
+                            "every permission revoked by {}; {ended} session(s) ended",
+                            by.person
+                        ))
+                    } else {
+                        Event::new("manage.grant", "ok")
+                            .detail(format!("modules={modules:?} by {}", by.person))
+                    };
                     tx.put(Tree::Officers, key, &o).await?;
+                    let event = event
+                        .enterprise(enterprise)
+                        .person(person_id)
+                        .client(by.client_ip);
+                    slot.put(tx, &event).await?;
                     Ok((o, ended))
                 }
                 .scope_boxed()
@@ -196,6 +212,7 @@ impl App {
             .await
             .map_err(Error::from)?;
         self.sessions.officer_changed(enterprise, person_id);
+        self.forget_sessions(sessions);
         self.store.flush().await?;
         Ok(GrantChange {
             officer,

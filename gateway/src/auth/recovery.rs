@@ -6,13 +6,15 @@
 //! A reset clears the account's lockout and ends the sessions the old password opened.
 
 use super::login::Client;
+use super::session::end_indexed;
 use super::throttle::Account;
 use crate::app::App;
 use crate::audit::Event;
 use crate::error::{Code, Error};
 use crate::providers::sms::Purpose;
 use crate::store::records::{Enterprise, Flow, Person, Role};
-use crate::store::{keys, Tree};
+use crate::store::{keys, Tree, TxError};
+use scoped_futures::ScopedFutureExt;
 use std::collections::BTreeMap;
 
 /// One admin who may receive the enterprise's recovery code.
@@ -73,6 +75,9 @@ impl App {
         let resend = self
             .send_sms_code(Purpose::Recovery, &hash, phone, now)
             .await?;
+        let started = Event::new("recovery.person_start", "ok")
+            .person(&person_id)
+            .client(&client.ip);
         self.save_flow(
             &hash,
             &client.fingerprint,
@@ -80,17 +85,10 @@ impl App {
                 person: person_id.clone(),
                 verified: false,
             },
+            Some(&started),
             now,
         )
         .await?;
-        self.audit
-            .record(
-                now,
-                Event::new("recovery.person_start", "ok")
-                    .person(&person_id)
-                    .client(&client.ip),
-            )
-            .await;
         self.store.flush().await?;
         Ok((ticket, resend))
     }
@@ -121,6 +119,7 @@ impl App {
                 person,
                 verified: true,
             },
+            None,
             now,
         )
         .await?;
@@ -144,34 +143,48 @@ impl App {
         else {
             return Err(invalid_ticket());
         };
-        let password_hash = self.new_password_hash(new_password).await?;
-        let mut p: Person = self.person(&person).await?.ok_or_else(invalid_ticket)?;
-        // The ticket goes first, so a replay cannot reset twice.
-        if self.store.remove(Tree::FlowTickets, &hash).await?.is_none() {
-            return Err(invalid_ticket());
-        }
-        p.password_hash = Some(password_hash);
-        self.store.put(Tree::Persons, &person, &p).await?;
-        self.clear_failures(Account::Person(&person)).await?;
-        let mut ended = 0;
+        let password_hash = &self.new_password_hash(new_password).await?;
+        // His sessions in every enterprise, read before the transaction that ends them.
+        let mut sessions = Vec::new();
         for (k, _) in self
             .store
             .scan_prefix_raw(Tree::OfficersByPerson, keys::officers_of(&person))
             .await?
         {
             if let Some(enterprise) = keys::parts(&k).get(1) {
-                ended += self.end_sessions(enterprise, Some(&person)).await?;
+                sessions.extend(self.session_index(enterprise, Some(&person)).await?);
             }
         }
-        self.audit
-            .record(
-                now,
-                Event::new("recovery.person_reset", "ok")
-                    .person(&person)
-                    .client(&client.ip)
-                    .detail(format!("{ended} session(s) ended")),
-            )
-            .await;
+        let slot = &self.audit.slot(now).await?;
+        let (hash, person, sessions) = (&hash, &person, &sessions);
+        self.store
+            .transaction(|tx| {
+                async move {
+                    // The ticket goes with the reset, so a replay cannot reset twice.
+                    if tx.get_raw(Tree::FlowTickets, hash).await?.is_none() {
+                        return Err(TxError::Abort(invalid_ticket()));
+                    }
+                    tx.remove(Tree::FlowTickets, hash).await?;
+                    let mut p: Person = tx
+                        .get(Tree::Persons, person)
+                        .await?
+                        .ok_or_else(|| TxError::Abort(invalid_ticket()))?;
+                    p.password_hash = Some(password_hash.clone());
+                    tx.put(Tree::Persons, person, &p).await?;
+                    let ended = end_indexed(tx, sessions).await?;
+                    let event = Event::new("recovery.person_reset", "ok")
+                        .person(person)
+                        .client(&client.ip)
+                        .detail(format!("{ended} session(s) ended"));
+                    slot.put(tx, &event).await?;
+                    Ok(())
+                }
+                .scope_boxed()
+            })
+            .await
+            .map_err(Error::from)?;
+        self.forget_sessions(sessions);
+        self.clear_failures(Account::Person(person)).await?;
         self.store.flush().await?;
         Ok(())
     }
@@ -222,17 +235,12 @@ impl App {
                     verified: false,
                 },
                 &client.fingerprint,
+                &Event::new("recovery.enterprise_start", "ok")
+                    .enterprise(&enterprise.key)
+                    .client(&client.ip),
                 now,
             )
             .await?;
-        self.audit
-            .record(
-                now,
-                Event::new("recovery.enterprise_start", "ok")
-                    .enterprise(&enterprise.key)
-                    .client(&client.ip),
-            )
-            .await;
         self.store.flush().await?;
         Ok((ticket, enterprise, recipients))
     }
@@ -278,6 +286,7 @@ impl App {
                 chosen: Some(person),
                 verified: false,
             },
+            None,
             now,
         )
         .await?;
@@ -316,6 +325,7 @@ impl App {
                 chosen: Some(person),
                 verified: true,
             },
+            None,
             now,
         )
         .await?;
@@ -342,31 +352,41 @@ impl App {
         else {
             return Err(invalid_ticket());
         };
-        let password_hash = self.new_password_hash(new_password).await?;
-        let mut e: Enterprise = self
-            .store
-            .get(Tree::Enterprises, &enterprise)
-            .await?
-            .ok_or_else(invalid_ticket)?;
-        if self.store.remove(Tree::FlowTickets, &hash).await?.is_none() {
-            return Err(invalid_ticket());
-        }
-        e.password_hash = password_hash;
-        e.password_epoch += 1;
-        self.store.put(Tree::Enterprises, &enterprise, &e).await?;
-        self.clear_failures(Account::Enterprise(&enterprise))
-            .await?;
-        let ended = self.end_sessions(&enterprise, None).await?;
-        self.audit
-            .record(
-                now,
-                Event::new("recovery.enterprise_reset", "ok")
-                    .enterprise(&enterprise)
-                    .person(&person)
-                    .client(&client.ip)
-                    .detail(format!("{ended} session(s) ended")),
-            )
-            .await;
+        let password_hash = &self.new_password_hash(new_password).await?;
+        // Every session of the enterprise, read before the transaction that ends them.
+        let sessions = &self.session_index(&enterprise, None).await?;
+        let slot = &self.audit.slot(now).await?;
+        let (hash, enterprise, person) = (&hash, &enterprise, &person);
+        self.store
+            .transaction(|tx| {
+                async move {
+                    // The ticket goes with the reset, so a replay cannot reset twice.
+                    if tx.get_raw(Tree::FlowTickets, hash).await?.is_none() {
+                        return Err(TxError::Abort(invalid_ticket()));
+                    }
+                    tx.remove(Tree::FlowTickets, hash).await?;
+                    let mut e: Enterprise = tx
+                        .get(Tree::Enterprises, enterprise)
+                        .await?
+                        .ok_or_else(|| TxError::Abort(invalid_ticket()))?;
+                    e.password_hash = password_hash.clone();
+                    e.password_epoch += 1;
+                    tx.put(Tree::Enterprises, enterprise, &e).await?;
+                    let ended = end_indexed(tx, sessions).await?;
+                    let event = Event::new("recovery.enterprise_reset", "ok")
+                        .enterprise(enterprise)
+                        .person(person)
+                        .client(&client.ip)
+                        .detail(format!("{ended} session(s) ended"));
+                    slot.put(tx, &event).await?;
+                    Ok(())
+                }
+                .scope_boxed()
+            })
+            .await
+            .map_err(Error::from)?;
+        self.forget_sessions(sessions);
+        self.clear_failures(Account::Enterprise(enterprise)).await?;
         self.store.flush().await?;
         Ok(())
     }

@@ -92,6 +92,7 @@ impl App {
         let password_hash = self.hasher.hash(&form.password).await?;
         let new_id = crate::crypto::secrets::short_id();
         let (new_id, password_hash) = (&new_id, &password_hash);
+        let slot = &self.audit.slot(now).await?;
         let person_id = self
             .store
             .transaction(|tx| {
@@ -133,20 +134,16 @@ impl App {
                         .await?;
                     tx.put_raw(Tree::PersonsByPhone, phone, person.id.as_bytes())
                         .await?;
+                    let event = Event::new("register.person", "ok")
+                        .person(&person.id)
+                        .client(&client.ip);
+                    slot.put(tx, &event).await?;
                     Ok(person.id)
                 }
                 .scope_boxed()
             })
             .await
             .map_err(Error::from)?;
-        self.audit
-            .record(
-                now,
-                Event::new("register.person", "ok")
-                    .person(&person_id)
-                    .client(&client.ip),
-            )
-            .await;
         self.store.flush().await?;
         Ok(person_id)
     }
@@ -210,15 +207,10 @@ impl App {
                     password_hash,
                 },
                 &client.fingerprint,
+                &Event::new("register.enterprise_user_start", "ok").client(&client.ip),
                 now,
             )
             .await?;
-        self.audit
-            .record(
-                now,
-                Event::new("register.enterprise_user_start", "ok").client(&client.ip),
-            )
-            .await;
         self.store.flush().await?;
         Ok(ticket)
     }
@@ -350,6 +342,11 @@ impl App {
         let ek = enterprise.key.clone();
         let (hash, new_id, ek) = (&hash, &new_id, &ek);
         let (name, id_number, phone, password_hash) = (&name, &id_number, &phone, &password_hash);
+        let slot = &self.audit.slot(now).await?;
+        let approved = &Event::new("register.enterprise_user", "ok")
+            .enterprise(&enterprise.key)
+            .client(&client.ip)
+            .detail(format!("approved by {}", authorizer.person.id));
         let officer = self
             .store
             .transaction(|tx| {
@@ -418,6 +415,7 @@ impl App {
                         &[],
                     )
                     .await?;
+                    slot.put(tx, &approved.clone().person(&person.id)).await?;
                     Ok(officer)
                 }
                 .scope_boxed()
@@ -426,16 +424,6 @@ impl App {
             .map_err(Error::from)?;
         self.sessions
             .officer_changed(&officer.enterprise, &officer.person);
-        self.audit
-            .record(
-                now,
-                Event::new("register.enterprise_user", "ok")
-                    .enterprise(&enterprise.key)
-                    .person(&officer.person)
-                    .client(&client.ip)
-                    .detail(format!("approved by {}", authorizer.person.id)),
-            )
-            .await;
         self.store.flush().await?;
         Ok((enterprise, officer))
     }

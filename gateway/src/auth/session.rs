@@ -9,9 +9,10 @@
 
 use super::session_cache::LiveSession;
 use crate::app::App;
+use crate::audit::Event;
 use crate::error::Error;
 use crate::store::records::{Officer, Session};
-use crate::store::{keys, Tree};
+use crate::store::{keys, StoreError, Tree, Tx, Write};
 use std::sync::Arc;
 
 pub const COOKIE: &str = "taxgate_session";
@@ -154,25 +155,44 @@ impl App {
         Ok(touched.map(|s| self.sessions.replace_session(token_hash, live, s)))
     }
 
+    /// Ends one session (it expired): the session and its index entry in one batch.
     pub async fn end_session(&self, token_hash: &str, session: &Session) -> Result<(), Error> {
-        self.store.remove(Tree::Sessions, token_hash).await?;
         self.store
-            .remove(
-                Tree::SessionsByOfficer,
-                keys::session_of_officer(&session.enterprise, &session.person, token_hash),
-            )
+            .apply(session_removal(token_hash, session))
             .await?;
         self.sessions.session_ended(token_hash);
         Ok(())
     }
 
-    /// Ends every session of one officer, or of every officer of an enterprise when
-    /// `person` is `None`. Returns how many ended. The caller flushes.
-    pub async fn end_sessions(
+    /// 退出: ends the session, with its `logout` audit event in the same batch. The caller
+    /// flushes.
+    pub async fn logout(
+        &self,
+        token_hash: &str,
+        session: &Session,
+        client_ip: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        let event = Event::new("logout", "ok")
+            .enterprise(&session.enterprise)
+            .person(&session.person)
+            .client(client_ip);
+        let mut writes = session_removal(token_hash, session);
+        writes.push(self.audit.slot(now).await?.write(&event)?);
+        self.store.apply(writes).await?;
+        self.sessions.session_ended(token_hash);
+        Ok(())
+    }
+
+    /// The session index entries of one officer, or of every officer of an enterprise
+    /// when `person` is `None`: read before the transaction that ends them
+    /// ([`end_indexed`]; transactions do not scan). A session opened after this read is
+    /// refused anyway when the change ends the officer's right to it.
+    pub async fn session_index(
         &self,
         enterprise: &str,
         person: Option<&str>,
-    ) -> Result<usize, Error> {
+    ) -> Result<Vec<Vec<u8>>, Error> {
         let prefix = match person {
             Some(p) => {
                 let mut k = keys::officer(enterprise, p);
@@ -185,15 +205,42 @@ impl App {
             .store
             .scan_prefix_raw(Tree::SessionsByOfficer, &prefix)
             .await?;
-        for (k, _) in &index {
+        Ok(index.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// Drops the cached copies of sessions [`end_indexed`] ended (after the commit).
+    pub fn forget_sessions(&self, index: &[Vec<u8>]) {
+        for k in index {
             if let Some(hash) = keys::parts(k).get(2) {
-                self.store.remove(Tree::Sessions, hash).await?;
                 self.sessions.session_ended(hash);
             }
-            self.store.remove(Tree::SessionsByOfficer, k).await?;
         }
-        Ok(index.len())
     }
+}
+
+/// The writes that remove a session and its index entry.
+fn session_removal(token_hash: &str, session: &Session) -> Vec<Write> {
+    let index = keys::session_of_officer(&session.enterprise, &session.person, token_hash);
+    vec![
+        (Tree::Sessions, token_hash.as_bytes().to_vec(), None),
+        (Tree::SessionsByOfficer, index, None),
+    ]
+}
+
+/// Ends, in `tx`, each session of `index` ([`App::session_index`]) that still exists,
+/// with its index entry. Returns how many ended.
+pub async fn end_indexed(tx: &mut Tx, index: &[Vec<u8>]) -> Result<usize, StoreError> {
+    let mut ended = 0;
+    for k in index {
+        if let Some(hash) = keys::parts(k).get(2) {
+            if tx.get_raw(Tree::Sessions, hash).await?.is_some() {
+                tx.remove(Tree::Sessions, hash).await?;
+                ended += 1;
+            }
+        }
+        tx.remove(Tree::SessionsByOfficer, k).await?;
+    }
+    Ok(ended)
 }
 
 #[cfg(test)]

@@ -1,0 +1,311 @@
+//! Reliability drills (issue 12; tests/drills/README.md). Bounded, printing their
+//! figures, failing on any loss. CI runs the short versions; `tests/drills/run` the long.
+
+use crate::harness::flows::{Someone, PASSWORD};
+use crate::harness::fx::*;
+use crate::harness::gateway::run_cli;
+use crate::harness::{Browser, Gateway, GatewayOptions};
+use rand::Rng;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use taxgate::store::records::{Officer, Person};
+use taxgate::store::{keys, Tree};
+
+/// How many kills: `TAXGATE_DRILL_KILLS`, default 10.
+fn kills() -> usize {
+    std::env::var("TAXGATE_DRILL_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
+
+/// The grant sets the grants writer cycles through (never empty: no unbind, so the
+/// login writer's sessions of another officer are never touched).
+fn grant_sets() -> Vec<BTreeSet<String>> {
+    [
+        vec!["wybs"],
+        vec!["wybs.fpsy", "wycx"],
+        vec!["wycx.sbxx"],
+        vec!["wybs.sfsb", "wycx.sbxx"],
+    ]
+    .iter()
+    .map(|s| s.iter().map(|m| m.to_string()).collect())
+    .collect()
+}
+
+/// `n` people the drill's real-name fixture confirms: valid ID numbers, unused phones.
+fn drill_people(n: usize) -> Vec<Someone> {
+    const DIGITS: [char; 10] = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
+    (0..n)
+        .map(|i| {
+            let name: String = "演练"
+                .chars()
+                .chain(
+                    format!("{i}")
+                        .chars()
+                        .map(|d| DIGITS[d as usize - '0' as usize]),
+                )
+                .collect();
+            let first17 = format!("53010219{:02}0101{:03}", 70 + i / 1000, i % 1000);
+            let check = taxgate::identity::id_number::check_char(&first17).unwrap();
+            let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+            Someone {
+                name: leak(name),
+                id_number: leak(format!("{first17}{check}")),
+                phone: leak(format!("137{:08}", 10_000_000 + i)),
+            }
+        })
+        .collect()
+}
+
+/// What the writers had acknowledged, and what they sent without an answer.
+#[derive(Default)]
+struct Acked {
+    /// Grant sets in the order they were acknowledged.
+    grants: Vec<BTreeSet<String>>,
+    /// Grant sets sent whose answer never came (a kill).
+    grants_unanswered: usize,
+    /// Session cookies of acknowledged logins.
+    sessions: Vec<String>,
+    logins_unanswered: usize,
+    /// Person ids of acknowledged registrations.
+    persons: Vec<String>,
+}
+
+/// The audit trail, read offline (the gateway is down).
+fn audit_events(gw: &Gateway) -> Vec<Value> {
+    let config = gw.config.to_str().unwrap().to_string();
+    let (ok, out, err) = run_cli(&["audit", "export", "--config", &config]);
+    assert!(ok, "audit export failed: {err}");
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Whether `needles` appear in `hay` in order (not necessarily next to each other).
+fn is_subsequence<T: PartialEq>(needles: &[T], hay: &[T]) -> bool {
+    let mut it = hay.iter();
+    needles.iter().all(|n| it.any(|h| h == n))
+}
+
+/// The set a `manage.grant` event names: `modules={…} by …` → `{…}`.
+fn granted_in(detail: &str) -> Option<String> {
+    let rest = detail.strip_prefix("modules=")?;
+    Some(rest.split(" by ").next()?.to_string())
+}
+
+#[tokio::test]
+async fn kill_9_during_writes_loses_nothing_acknowledged() {
+    let n = kills();
+    let dir = tempfile::tempdir().unwrap();
+    let people = drill_people(n * 30);
+    let fixture = dir.path().join("realname.yaml");
+    let listed: Vec<Value> = people
+        .iter()
+        .map(|p| json!({"name": p.name, "id_number": p.id_number}))
+        .collect();
+    let fixture_text = serde_yaml::to_string(&json!({ "people": listed })).unwrap();
+    std::fs::write(&fixture, fixture_text).unwrap();
+    let mut gw = Gateway::start_with(GatewayOptions {
+        realname_fixture: Some(fixture),
+        extra_yaml: "limits: {ip_requests_per_minute: 1000000, sms_daily_per_phone: 100000, \
+                     sms_resend_seconds: 0}"
+            .into(),
+        ..Default::default()
+    })
+    .await;
+    let mut admin = Browser::with_agent(&gw, "drill-admin");
+    admin.login_by_sms(A_USCC, A_PASSWORD, ZHAO_PHONE).await;
+    let users = admin
+        .get("/api/v1/enterprise/users")
+        .await
+        .expect(200)
+        .json();
+    let li = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "李雷")
+        .and_then(|u| u["person_id"].as_str())
+        .unwrap()
+        .to_string();
+    let sets = Arc::new(grant_sets());
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    let next_person = Arc::new(AtomicUsize::new(0));
+    let people = Arc::new(people);
+    let started = Instant::now();
+    let (mut checks, mut lost) = (0usize, Vec::<String>::new());
+
+    for drill in 0..n {
+        admin.follow(&gw);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut writers = Vec::new();
+
+        // Grants: the legal rep of A changes 李雷's grants, one set after another.
+        let mut grants = Browser::with_agent(&gw, "drill-admin");
+        grants.adopt_session(&admin);
+        let (stop_g, acked_g, sets_g, li_g) =
+            (stop.clone(), acked.clone(), sets.clone(), li.clone());
+        writers.push(tokio::spawn(async move {
+            let path = format!("/api/v1/enterprise/users/{li_g}/grants");
+            let mut i = drill;
+            while !stop_g.load(Ordering::SeqCst) {
+                let set = sets_g[i % sets_g.len()].clone();
+                i += 1;
+                acked_g.lock().unwrap().grants_unanswered += 1;
+                let body = json!({ "modules": set }).to_string();
+                let Ok(r) = grants.try_send("PUT", &path, &[], Some(&body)).await else {
+                    return;
+                };
+                assert_eq!(r.status, 200, "grant: {}", String::from_utf8_lossy(&r.body));
+                let mut a = acked_g.lock().unwrap();
+                a.grants_unanswered -= 1;
+                a.grants.push(set);
+            }
+        }));
+
+        // Logins: 孙悦 logs in to B by SMS, again and again.
+        let mut login = Browser::with_agent(&gw, "drill-login");
+        let (stop_l, acked_l) = (stop.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            while !stop_l.load(Ordering::SeqCst) {
+                acked_l.lock().unwrap().logins_unanswered += 1;
+                // Panics when the gateway dies under it: that login was never answered.
+                login.login_by_sms(B_USCC, B_PASSWORD, SUN_PHONE).await;
+                let mut a = acked_l.lock().unwrap();
+                a.logins_unanswered -= 1;
+                a.sessions.push(login.cookie.clone().unwrap());
+            }
+        }));
+
+        // Registrations: a new person each time (自然人注册).
+        let register = Browser::with_agent(&gw, "drill-register");
+        let (stop_r, acked_r, next_r, people_r) = (
+            stop.clone(),
+            acked.clone(),
+            next_person.clone(),
+            people.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            while !stop_r.load(Ordering::SeqCst) {
+                let Some(who) = people_r.get(next_r.fetch_add(1, Ordering::SeqCst)) else {
+                    return;
+                };
+                let id = register.register_person(*who, PASSWORD).await;
+                acked_r.lock().unwrap().persons.push(id);
+            }
+        }));
+
+        // kill -9 at a random moment of the writes.
+        let wait = rand::thread_rng().gen_range(150..800);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let early: Vec<bool> = writers.iter().map(|w| w.is_finished()).collect();
+        gw.kill();
+        stop.store(true, Ordering::SeqCst);
+        for (w, died_early) in writers.into_iter().zip(early) {
+            if let Err(e) = w.await {
+                assert!(!died_early, "a writer failed before the kill: {e}");
+            }
+        }
+
+        // Offline, from the store as the kill left it.
+        let events = audit_events(&gw);
+        let a = acked.lock().unwrap();
+        let of = |action: &str| -> Vec<&Value> {
+            events
+                .iter()
+                .filter(|e| e["action"] == action && e["outcome"] == "ok")
+                .collect()
+        };
+        let granted: Vec<String> = of("manage.grant")
+            .iter()
+            .filter(|e| e["person"] == li.as_str())
+            .filter_map(|e| granted_in(e["detail"].as_str()?))
+            .collect();
+        let acked_sets: Vec<String> = a.grants.iter().map(|s| format!("{s:?}")).collect();
+        checks += acked_sets.len();
+        if !is_subsequence(&acked_sets, &granted) {
+            lost.push(format!(
+                "drill {drill}: of {} acknowledged grants, not all in the {} audited",
+                acked_sets.len(),
+                granted.len()
+            ));
+        }
+        if granted.len() > acked_sets.len() + a.grants_unanswered {
+            lost.push(format!(
+                "drill {drill}: {} grant events for {} grants sent",
+                granted.len(),
+                acked_sets.len() + a.grants_unanswered
+            ));
+        }
+        let store = gw.open_store();
+        let officer: Officer = store
+            .get(Tree::Officers, keys::officer(A_USCC, &li))
+            .await
+            .unwrap()
+            .unwrap();
+        let in_force = format!("{:?}", officer.grants.clone().unwrap_or_default());
+        if granted.last().is_some_and(|last| *last != in_force) {
+            let last = granted.last().cloned().unwrap_or_default();
+            lost.push(format!(
+                "drill {drill}: grants in force {in_force}, last audited {last}"
+            ));
+        }
+        for id in &a.persons {
+            checks += 1;
+            let stored = store
+                .get::<Person>(Tree::Persons, id)
+                .await
+                .unwrap()
+                .is_some();
+            let audited = of("register.person")
+                .iter()
+                .any(|e| e["person"] == id.as_str());
+            if !(stored && audited) {
+                lost.push(format!(
+                    "drill {drill}: registration {id}: stored {stored}, audited {audited}"
+                ));
+            }
+        }
+        let logins = of("login.officer")
+            .iter()
+            .filter(|e| e["enterprise"] == B_USCC)
+            .count();
+        if logins < a.sessions.len() || logins > a.sessions.len() + a.logins_unanswered {
+            lost.push(format!(
+                "drill {drill}: {logins} login events for {} acknowledged and {} unanswered logins",
+                a.sessions.len(),
+                a.logins_unanswered
+            ));
+        }
+        drop(store);
+        let sessions = a.sessions.clone();
+        drop(a);
+
+        gw.crash_and_restart();
+        let mut probe = Browser::new(&gw);
+        for cookie in sessions {
+            checks += 1;
+            probe.cookie = Some(cookie.clone());
+            let status = probe.get("/api/v1/session").await.status;
+            if status != 200 {
+                lost.push(format!(
+                    "drill {drill}: an acknowledged login's session answers {status}"
+                ));
+            }
+        }
+    }
+    let a = acked.lock().unwrap();
+    println!(
+        "kill -9 drill: {n} drills in {:.1} s; acknowledged: {} grants, {} logins, {} registrations; {checks} checks; lost: {}",
+        started.elapsed().as_secs_f64(),
+        a.grants.len(),
+        a.sessions.len(),
+        a.persons.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "lost after kill -9: {lost:#?}");
+}
