@@ -62,7 +62,7 @@ fn drill_people(n: usize) -> Vec<Someone> {
 }
 
 /// What the writers had acknowledged, and what they sent without an answer.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Acked {
     /// Grant sets in the order they were acknowledged.
     grants: Vec<BTreeSet<String>>,
@@ -213,7 +213,7 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
 
         // Offline, from the store as the kill left it.
         let events = audit_events(&gw);
-        let a = acked.lock().unwrap();
+        let a = acked.lock().unwrap().clone();
         let of = |action: &str| -> Vec<&Value> {
             events
                 .iter()
@@ -282,8 +282,7 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
             ));
         }
         drop(store);
-        let sessions = a.sessions.clone();
-        drop(a);
+        let sessions = a.sessions;
 
         gw.crash_and_restart();
         let mut probe = Browser::new(&gw);
