@@ -308,3 +308,116 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
     );
     assert!(lost.is_empty(), "lost after kill -9: {lost:#?}");
 }
+
+/// 100 reloads (`TAXGATE_DRILL_RELOADS`), good and broken edits alternating, while
+/// 李雷 keeps using two modules whose answers the good edits swap: no request fails,
+/// each is answered by one policy set (200 or 403, never an error), every broken edit
+/// is refused and the last good one is in force at the end.
+#[tokio::test]
+async fn policy_reloads_under_load_never_fail_a_request() {
+    let reloads: usize = std::env::var("TAXGATE_DRILL_RELOADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let gw = Gateway::start_with(GatewayOptions {
+        own_policies: true,
+        ..Default::default()
+    })
+    .await;
+    let mut li = Browser::new(&gw);
+    li.login_by_sms(A_USCC, A_PASSWORD, LI_PHONE).await;
+    let file = gw.policies.join("modules.cedar");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let default_of = |module: &str| {
+        original.replace(
+            r#"resource in Module::"wybs""#,
+            &format!(r#"resource in Module::"{module}""#),
+        )
+    };
+    let (to_wybs, to_wycx) = (default_of("wybs"), default_of("wycx"));
+    let broken = format!("{original}\npermit (principal, action, resource) when {{ nonsense }};");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let mut b = Browser::new(&gw);
+        b.adopt_session(&li);
+        let stop = stop.clone();
+        load.push(tokio::spawn(async move {
+            // [zzs allowed, zzs refused], requests that failed.
+            let (mut zzs, mut failed) = ([0usize; 2], Vec::new());
+            while !stop.load(Ordering::SeqCst) {
+                for path in ["/tax/zzs/x", "/query/sbxx/x"] {
+                    match b.try_send("GET", path, &[], None).await {
+                        Ok(r) if r.status == 200 || r.status == 403 => {
+                            if path.starts_with("/tax") {
+                                zzs[usize::from(r.status == 403)] += 1;
+                            }
+                        }
+                        Ok(r) => failed.push(format!("{path}: {}", r.status)),
+                        Err(e) => failed.push(format!("{path}: {e}")),
+                    }
+                }
+            }
+            (zzs, failed)
+        }));
+    }
+
+    let mut admin = Browser::new(&gw);
+    admin.base = format!("http://{}", gw.admin);
+    let started = Instant::now();
+    let (mut applied, mut refused) = (0, 0);
+    for i in 0..reloads {
+        let text = match (i % 2, i % 4) {
+            (1, _) => broken.clone(),
+            (_, 0) => to_wycx.clone(),
+            _ => to_wybs.clone(),
+        };
+        std::fs::write(&file, text).unwrap();
+        let r = admin
+            .send("POST", "/admin/policies/reload", &[], None)
+            .await;
+        match r.status {
+            200 => applied += 1,
+            422 => refused += 1,
+            s => panic!("reload answered {s}: {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    let reload_time = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let (mut zzs, mut failed) = ([0; 2], Vec::new());
+    for task in load {
+        let (z, f) = task.await.unwrap();
+        zzs = [zzs[0] + z[0], zzs[1] + z[1]];
+        failed.extend(f);
+    }
+    // The last edit written was broken; the last good one (wycx or wybs) is in force.
+    let last_good_wycx = (0..reloads)
+        .rev()
+        .find(|i| i % 2 == 0)
+        .is_some_and(|i| i % 4 == 0);
+    let (want_zzs, want_sbxx) = if last_good_wycx {
+        (403, 200)
+    } else {
+        (200, 403)
+    };
+    assert_eq!(li.get("/tax/zzs/x").await.status, want_zzs);
+    assert_eq!(li.get("/query/sbxx/x").await.status, want_sbxx);
+    println!(
+        "policy reload drill: {reloads} reloads in {:.1} s ({applied} applied, {refused} refused) \
+         under load: /tax/zzs allowed {} and refused {} times, {} requests failed",
+        reload_time.as_secs_f64(),
+        zzs[0],
+        zzs[1],
+        failed.len()
+    );
+    assert_eq!((applied, refused), (reloads.div_ceil(2), reloads / 2));
+    assert!(
+        failed.is_empty(),
+        "requests failed during reloads: {failed:?}"
+    );
+    assert!(
+        zzs[0] > 0 && zzs[1] > 0,
+        "both policy sets answered under load"
+    );
+}
