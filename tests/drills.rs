@@ -1,7 +1,7 @@
 //! Reliability drills (issue 12; tests/drills/README.md). Bounded, printing their
 //! figures, failing on any loss. CI runs the short versions; `tests/drills/run` the long.
 
-use crate::harness::flows::{Someone, PASSWORD};
+use crate::harness::flows::{Someone, HAN, PASSWORD};
 use crate::harness::fx::*;
 use crate::harness::gateway::run_cli;
 use crate::harness::{Browser, Gateway, GatewayOptions};
@@ -420,4 +420,231 @@ async fn policy_reloads_under_load_never_fail_a_request() {
         zzs[0] > 0 && zzs[1] > 0,
         "both policy sets answered under load"
     );
+}
+
+/// How the fake outside service behaves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    /// Answers as the real one would.
+    None,
+    /// Answers after the gateway's timeout.
+    Slow,
+    /// Closes every connection unanswered.
+    Down,
+    /// Answers bytes that are not HTTP.
+    Garbage,
+    /// Answers 200 with a body that is not the expected JSON.
+    BadBody,
+}
+
+/// A fake SMS gateway and real-name service on one port: `POST /send` (the code is in
+/// `text`), `POST /verifications`, `GET /verifications/{id}` (always `passed`).
+struct FakeProviders {
+    url: String,
+    fault: Arc<Mutex<Fault>>,
+    /// Codes received by `/send`, per phone, in order.
+    codes: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl FakeProviders {
+    async fn start() -> FakeProviders {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let fault = Arc::new(Mutex::new(Fault::None));
+        let codes = Arc::new(Mutex::new(Vec::new()));
+        let (f, c) = (fault.clone(), codes.clone());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let (f, c) = (f.clone(), c.clone());
+                tokio::spawn(async move {
+                    let fault = *f.lock().unwrap();
+                    if fault == Fault::Down {
+                        return;
+                    }
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let request = loop {
+                        let Ok(n) = s.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                            let length = head
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().to_string())
+                                })
+                                .and_then(|v| v.parse::<usize>().ok())
+                                .unwrap_or(0);
+                            if body.len() >= length {
+                                break (head.to_string(), body.to_string());
+                            }
+                        }
+                    };
+                    let (head, body) = request;
+                    let line = head.lines().next().unwrap_or("").to_string();
+                    let answer = match fault {
+                        Fault::Garbage => {
+                            let _ = s.write_all(b"\x00\x01garbage\r\n\r\n").await;
+                            return;
+                        }
+                        Fault::Slow => {
+                            tokio::time::sleep(Duration::from_secs(3)).await;
+                            "{}".to_string()
+                        }
+                        Fault::BadBody => "<html>busy</html>".to_string(),
+                        _ if line.starts_with("POST /send") => {
+                            let v: Value = serde_json::from_str(&body).unwrap_or_default();
+                            let text = v["text"].as_str().unwrap_or("");
+                            // The first run of six digits (the text names minutes too).
+                            let code = text
+                                .split(|ch: char| !ch.is_ascii_digit())
+                                .find(|run| run.len() == 6)
+                                .unwrap_or("")
+                                .to_string();
+                            let phone = v["phone"].as_str().unwrap_or("").to_string();
+                            c.lock().unwrap().push((phone, code));
+                            "{}".to_string()
+                        }
+                        _ if line.starts_with("POST /verifications") => {
+                            r#"{"id":"v-1","qr_payload":"alipays://drill"}"#.to_string()
+                        }
+                        _ => r#"{"status":"passed"}"#.to_string(),
+                    };
+                    let _ = s
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                                 content-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                                answer.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .await;
+                });
+            }
+        });
+        FakeProviders { url, fault, codes }
+    }
+
+    fn set(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+    }
+
+    fn last_code(&self, phone: &str) -> Option<String> {
+        let codes = self.codes.lock().unwrap();
+        codes
+            .iter()
+            .rev()
+            .find(|(p, _)| p == phone)
+            .map(|(_, c)| c.clone())
+    }
+}
+
+/// The SMS gateway and the real-name service slow, down, answering garbage: each
+/// failure is a prompt 503 UNAVAILABLE, nothing is half-written (the resend window is
+/// not taken), and the same login ticket and registration work once they recover.
+#[tokio::test]
+async fn provider_faults_answer_503_and_leave_flows_usable() {
+    let fake = FakeProviders::start().await;
+    let gw = Gateway::start_with(GatewayOptions {
+        sms_yaml: Some(format!(
+            "{{kind: http, url: \"{}/send\", timeout_ms: 500}}",
+            fake.url
+        )),
+        realname_yaml: Some(format!(
+            "{{kind: http, url: \"{}\", timeout_ms: 500}}",
+            fake.url
+        )),
+        ..Default::default()
+    })
+    .await;
+    let faults = [Fault::Slow, Fault::Down, Fault::Garbage];
+    let mut answered = Vec::new();
+
+    // 企业登录 stage 2 by SMS: every fault, then recovery on the same ticket.
+    let mut b = Browser::new(&gw);
+    let s1 = b.stage1(A_USCC, A_PASSWORD).await.expect(200).json();
+    let ticket = s1["login_ticket"].as_str().unwrap().to_string();
+    let officer = crate::harness::client::officer_id(&s1, LI_PHONE);
+    let ask = json!({"login_ticket": ticket, "officer_id": officer});
+    for fault in faults {
+        fake.set(fault);
+        let started = Instant::now();
+        let r = b.post("/api/v1/login/officer/sms", &ask).await;
+        answered.push((format!("sms {fault:?}"), r.status, started.elapsed()));
+        r.expect_error(503, "UNAVAILABLE");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{fault:?}: {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(fake.last_code(LI_PHONE), None);
+    fake.set(Fault::None);
+    // Not "wait 60 s": no failed send took the resend window.
+    b.post("/api/v1/login/officer/sms", &ask).await.expect(200);
+    let code = fake.last_code(LI_PHONE).expect("the code was sent");
+    let r = b
+        .post(
+            "/api/v1/login/officer",
+            &json!({"login_ticket": ticket, "officer_id": officer, "method": "sms", "sms_code": code}),
+        )
+        .await
+        .expect(200);
+    b.keep_session(&r);
+    b.get("/api/v1/session").await.expect(200);
+
+    // 实名认证: the start and the status poll, each under every fault, then recovery.
+    let r = Browser::new(&gw);
+    for fault in faults.iter().copied().chain([Fault::BadBody]) {
+        fake.set(fault);
+        let started = Instant::now();
+        let a = r.realname_start(HAN.name, HAN.id_number).await;
+        answered.push((
+            format!("realname start {fault:?}"),
+            a.status,
+            started.elapsed(),
+        ));
+        a.expect_error(503, "UNAVAILABLE");
+    }
+    fake.set(Fault::None);
+    let v = r
+        .realname_start(HAN.name, HAN.id_number)
+        .await
+        .expect(200)
+        .json();
+    let id = v["verification_id"].as_str().unwrap().to_string();
+    for fault in faults.iter().copied().chain([Fault::BadBody]) {
+        fake.set(fault);
+        let started = Instant::now();
+        let a = r.get(&format!("/api/v1/realname/{id}")).await;
+        answered.push((
+            format!("realname status {fault:?}"),
+            a.status,
+            started.elapsed(),
+        ));
+        a.expect_error(503, "UNAVAILABLE");
+    }
+    fake.set(Fault::None);
+    let s = r
+        .get(&format!("/api/v1/realname/{id}"))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(s["status"], "passed", "{s}");
+
+    for (what, status, took) in &answered {
+        println!(
+            "provider faults drill: {what}: {status} in {} ms",
+            took.as_millis()
+        );
+    }
 }

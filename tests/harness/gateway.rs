@@ -36,6 +36,9 @@ pub struct GatewayOptions {
     pub upstreams: Vec<(&'static str, String)>,
     /// The real-name fixture (default: tests/fixtures/realname.yaml).
     pub realname_fixture: Option<PathBuf>,
+    /// `providers.sms` and `providers.realname` as flow YAML (default: outbox, fixture).
+    pub sms_yaml: Option<String>,
+    pub realname_yaml: Option<String>,
 }
 
 /// The store of a gateway under test.
@@ -163,8 +166,8 @@ impl Gateway {
                  routes:\n{routes}\
                  providers:\n  \
                    captcha: {{kind: outbox, outbox: {outbox}}}\n  \
-                   sms: {{kind: outbox, outbox: {outbox}}}\n  \
-                   realname: {{kind: fixture, fixture: {realname}}}\n\
+                   sms: {sms}\n  \
+                   realname: {realname}\n\
                  argon2: {{memory_kib: 256, iterations: 1, parallelism: 1}}\n\
                  {store}\
                  {tls}\
@@ -174,11 +177,17 @@ impl Gateway {
                 policies = policies.display(),
                 modules = repo.join("config/modules.yaml").display(),
                 outbox = outbox.display(),
-                realname = opts
-                    .realname_fixture
+                sms = opts
+                    .sms_yaml
                     .clone()
-                    .unwrap_or_else(|| repo.join("tests/fixtures/realname.yaml"))
-                    .display(),
+                    .unwrap_or_else(|| format!("{{kind: outbox, outbox: {}}}", outbox.display())),
+                realname = opts.realname_yaml.clone().unwrap_or_else(|| format!(
+                    "{{kind: fixture, fixture: {}}}",
+                    opts.realname_fixture
+                        .clone()
+                        .unwrap_or_else(|| repo.join("tests/fixtures/realname.yaml"))
+                        .display()
+                )),
                 extra = opts.extra_yaml,
             ),
         )
