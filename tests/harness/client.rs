@@ -175,6 +175,10 @@ impl Browser {
         self.send("POST", path, &[], Some(&body.to_string())).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Resp {
+        self.send("PUT", path, &[], Some(&body.to_string())).await
+    }
+
     pub async fn post_raw(&self, path: &str, body: &str) -> Resp {
         self.send("POST", path, &[], Some(body)).await
     }

@@ -39,6 +39,9 @@ pub struct GatewayOptions {
     /// `providers.sms` and `providers.realname` as flow YAML (default: outbox, fixture).
     pub sms_yaml: Option<String>,
     pub realname_yaml: Option<String>,
+    /// Runs on the temp dir before anything is written to it (e.g. mounts a small
+    /// file system at `data`).
+    pub prepare: Option<Box<dyn FnOnce(&Path) + Send>>,
 }
 
 /// The store of a gateway under test.
@@ -103,6 +106,9 @@ impl Gateway {
 
     pub async fn start_with(opts: GatewayOptions) -> Gateway {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        if let Some(prepare) = opts.prepare {
+            prepare(dir.path());
+        }
         let key = hex::decode(KEY_HEX).unwrap();
         let mut modules = Vec::new();
         for (_, module) in ROUTES {
