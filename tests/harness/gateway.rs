@@ -19,6 +19,9 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 pub const KEY_HEX: &str = "6b6579206f662074686520746178676174652074657374207375697465212121";
 
+/// A step run on a test gateway's temp dir before it is used.
+pub type Prepare = Box<dyn FnOnce(&Path) + Send>;
+
 #[derive(Default)]
 pub struct GatewayOptions {
     /// Copy the repository's policies into the temp dir (for tests that edit them).
@@ -41,7 +44,7 @@ pub struct GatewayOptions {
     pub realname_yaml: Option<String>,
     /// Runs on the temp dir before anything is written to it (e.g. mounts a small
     /// file system at `data`).
-    pub prepare: Option<Box<dyn FnOnce(&Path) + Send>>,
+    pub prepare: Option<Prepare>,
 }
 
 /// The store of a gateway under test.
