@@ -807,6 +807,10 @@ async fn a_full_disk_refuses_writes_and_keeps_serving_reads() {
         .put(&grants, &json!({ "modules": never }))
         .await
         .status;
+    assert_eq!(
+        without_restart, 500,
+        "sled refuses writes after an I/O error"
+    );
     gw.kill();
     let leaked = audit_events(&gw)
         .iter()
