@@ -26,6 +26,11 @@ enum Command {
         listen: Option<String>,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Take over the listening sockets of the running process (pingora's graceful
+        /// upgrade): start this, then send the old process SIGQUIT. Needs the
+        /// PostgreSQL store and listen addresses with explicit ports.
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Development mode on an embedded default, with demo tax modules.
     Demo {
@@ -129,6 +134,7 @@ fn run(command: Command) -> Result<(), String> {
             config,
             listen,
             data_dir,
+            upgrade,
         } => {
             let mut config = Config::from_file(&config).map_err(|e| e.to_string())?;
             if let Some(l) = listen {
@@ -139,10 +145,21 @@ fn run(command: Command) -> Result<(), String> {
             }
             let listen = config.listen.clone();
             let admin = config.admin_listen.clone();
+            if upgrade && matches!(config.store, taxgate::config::StoreKind::Sled { .. }) {
+                return Err(
+                    "--upgrade needs the PostgreSQL store: the running process holds \
+                            the sled data dir until it exits (restart instead)"
+                        .into(),
+                );
+            }
             let app = taxgate::app::App::open(config).map_err(|e| e.to_string())?;
-            let bound =
-                taxgate::server::Bound::bind(std::sync::Arc::new(app), &listen, admin.as_deref())
-                    .map_err(|e| format!("listen {listen}: {e}"))?;
+            let app = std::sync::Arc::new(app);
+            let bound = if upgrade {
+                taxgate::server::Bound::inherit(app, &listen, admin.as_deref())
+            } else {
+                taxgate::server::Bound::bind(app, &listen, admin.as_deref())
+            }
+            .map_err(|e| format!("listen {listen}: {e}"))?;
             bound.announce();
             bound.run()
         }

@@ -4,8 +4,10 @@
 //!
 //! Contract: [`Bound::bind`] binds every listener first (port 0 allowed) and loads the
 //! TLS certificate, so the caller can print the real addresses ([`Bound::announce`]) and
-//! a bad certificate stops the start; [`Bound::run`] serves until SIGTERM, then drains
-//! within the configured grace period and exits the process. pingora's own defaults (a
+//! a bad certificate stops the start; [`Bound::inherit`] instead takes the listening
+//! sockets of the running process at the same addresses (pingora's graceful upgrade:
+//! the old process hands them over on SIGQUIT, then drains). [`Bound::run`] serves until
+//! SIGTERM, then drains within the configured grace period and exits the process. pingora's own defaults (a
 //! 300 s drain, a pid file and upgrade socket in /tmp, system roots for upstream TLS) are
 //! replaced by the config's.
 
@@ -18,36 +20,133 @@ use crate::proxy::listener::{self, Prebound};
 use crate::proxy::redirect::Redirect;
 use crate::proxy::respond::EdgeHeaders;
 use crate::proxy::tls::{self, Certificates};
-use pingora::apps::HttpServerOptions;
-use pingora::server::configuration::ServerConf;
+use pingora::apps::{HttpServerOptions, ServerApp};
+use pingora::listeners::tls::TlsSettings;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::ExecutionPhase;
 use pingora::server::Server;
 use pingora::services::listening::Service;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
 
 pub struct Bound {
     app: Arc<App>,
     api: ApiThreads,
-    public: (TcpListener, SocketAddr),
-    admin: Option<(TcpListener, SocketAddr)>,
+    public: Listener,
+    admin: Option<Listener>,
     /// With TLS: the certificate in force and the plain redirect listener, if any.
     certificates: Option<Arc<Certificates>>,
-    redirect: Option<(TcpListener, SocketAddr)>,
+    redirect: Option<Listener>,
+    /// Taking over from a running process.
+    upgrade: bool,
+}
+
+/// Where a service listens: a socket bound here, or one the process being upgraded
+/// hands over.
+enum Listener {
+    Bound(TcpListener, SocketAddr),
+    Inherited(SocketAddr),
+}
+
+impl Listener {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Listener::Bound(_, a) | Listener::Inherited(a) => *a,
+        }
+    }
+
+    /// Adds `service`, listening here (with TLS when `tls` is given), to `server`.
+    fn serve<A: ServerApp + Send + Sync + 'static>(
+        self,
+        server: &mut Server,
+        mut service: Service<A>,
+        tls: Option<TlsSettings>,
+    ) {
+        let addr = self.addr().to_string();
+        match tls {
+            Some(settings) => service.add_tls_with_settings(&addr, None, settings),
+            None => service.add_tcp(&addr),
+        }
+        match self {
+            Listener::Bound(socket, local) => {
+                server.add_service(Prebound::new(service, socket, local))
+            }
+            Listener::Inherited(_) => server.add_service(service),
+        };
+    }
+}
+
+/// A flag set when `server` starts handing its sockets over (SIGQUIT) or stopping
+/// (SIGTERM), from a thread that follows its execution phases.
+fn draining_flag(server: &Server) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut phases = server.watch_execution_phase();
+    let set = flag.clone();
+    let watcher = std::thread::Builder::new()
+        .name("drain-watch".into())
+        .spawn(move || loop {
+            match phases.blocking_recv() {
+                Ok(
+                    ExecutionPhase::GracefulUpgradeTransferringFds
+                    | ExecutionPhase::GracefulUpgradeCloseTimeout
+                    | ExecutionPhase::GracefulTerminate
+                    | ExecutionPhase::ShutdownStarted,
+                ) => set.store(true, Ordering::Relaxed),
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        });
+    if let Err(e) = watcher {
+        tracing::warn!(error = %e, "drain watcher not started: keep-alive is not ended early");
+    }
+    flag
 }
 
 impl Bound {
     pub fn bind(app: Arc<App>, listen: &str, admin_listen: Option<&str>) -> std::io::Result<Bound> {
+        let bind = |a: &str| listener::bind(a).map(|(l, local)| Listener::Bound(l, local));
+        Bound::new(app, listen, admin_listen, false, bind)
+    }
+
+    /// Like [`Bound::bind`], for `taxgate serve --upgrade`: the addresses are the running
+    /// process's (explicit ports), and its sockets are taken over when it gets SIGQUIT.
+    pub fn inherit(
+        app: Arc<App>,
+        listen: &str,
+        admin_listen: Option<&str>,
+    ) -> std::io::Result<Bound> {
+        let inherit = |a: &str| {
+            let addr: SocketAddr = a.parse().map_err(std::io::Error::other)?;
+            if addr.port() == 0 {
+                return Err(std::io::Error::other(
+                    "an upgrade takes over the running process's ports: give them explicitly",
+                ));
+            }
+            Ok(Listener::Inherited(addr))
+        };
+        Bound::new(app, listen, admin_listen, true, inherit)
+    }
+
+    fn new(
+        app: Arc<App>,
+        listen: &str,
+        admin_listen: Option<&str>,
+        upgrade: bool,
+        open: impl Fn(&str) -> std::io::Result<Listener>,
+    ) -> std::io::Result<Bound> {
         let tls = app.config.tls.as_ref();
         let certificates = tls
             .map(|t| Certificates::load(&t.cert_file, &t.key_file))
             .transpose()
             .map_err(std::io::Error::other)?;
-        let public = listener::bind(listen)?;
-        let admin = admin_listen.map(listener::bind).transpose()?;
+        let public = open(listen)?;
+        let admin = admin_listen.map(&open).transpose()?;
         let redirect = tls
             .and_then(|t| t.redirect_listen.as_deref())
-            .map(listener::bind)
+            .map(&open)
             .transpose()?;
         // Half the proxy's thread count, at least one: API calls are rare beside proxying.
         let api = ApiThreads::start((app.config.threads / 2).max(1))?;
@@ -58,6 +157,7 @@ impl Bound {
             admin,
             certificates,
             redirect,
+            upgrade,
         })
     }
 
@@ -69,8 +169,8 @@ impl Bound {
             "http"
         };
         println!("listening on {scheme}://{}", self.public_addr());
-        if let Some((_, a)) = &self.redirect {
-            println!("redirect on http://{a}");
+        if let Some(r) = &self.redirect {
+            println!("redirect on http://{}", r.addr());
         }
         if let Some(a) = self.admin_addr() {
             println!("admin on http://{a}");
@@ -78,11 +178,11 @@ impl Bound {
     }
 
     pub fn public_addr(&self) -> SocketAddr {
-        self.public.1
+        self.public.addr()
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().map(|a| a.1)
+        self.admin.as_ref().map(Listener::addr)
     }
 
     /// Serves until told to stop; never returns.
@@ -104,19 +204,25 @@ impl Bound {
                 .map(|f| f.display().to_string()),
             ..ServerConf::default()
         };
-        let mut server = Server::new_with_opt_and_conf(None, conf);
+        let opt = Opt {
+            upgrade: self.upgrade,
+            ..Opt::default()
+        };
+        let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
+        // With `upgrade`: waits on the upgrade socket for the old process's listeners.
+        server.bootstrap();
 
         crate::policy::spawn_reload_watcher(self.app.policy.clone(), Duration::from_secs(1));
         if let Err(e) = crate::auth::janitor::spawn_janitor(&self.app, Duration::from_secs(60)) {
             tracing::error!(error = %e, "janitor not started: expired records are not swept");
         }
 
-        let (listener, local) = self.public;
-        let https_port = local.port();
+        let https_port = self.public.addr().port();
         let gateway = Gateway {
             app: self.app.clone(),
             api: self.api,
             edge: EdgeHeaders::new(config),
+            draining: draining_flag(&server),
         };
         let limits = ConnectionLimits {
             header_read: config.limits.header_read,
@@ -133,39 +239,35 @@ impl Bound {
         let filter = guarded.filter();
         let mut public = Service::new("taxgate".to_string(), guarded);
         public.set_connection_filter(filter);
-        match self.certificates {
+        let tls = match self.certificates {
             Some(certificates) => {
                 tls::spawn_reloader(&certificates, Duration::from_secs(1));
                 match tls::settings(certificates) {
-                    Ok(settings) => {
-                        public.add_tls_with_settings(&local.to_string(), None, settings)
-                    }
+                    Ok(settings) => Some(settings),
                     Err(e) => {
                         tracing::error!(error = %e, "TLS listener not configured");
                         std::process::exit(1);
                     }
                 }
             }
-            None => public.add_tcp(&local.to_string()),
-        }
-        server.add_service(Prebound::new(public, listener, local));
+            None => None,
+        };
+        self.public.serve(&mut server, public, tls);
 
-        if let Some((listener, local)) = self.redirect {
-            let mut redirect =
-                Service::new("taxgate-redirect".to_string(), Redirect { https_port });
-            redirect.add_tcp(&local.to_string());
-            server.add_service(Prebound::new(redirect, listener, local));
+        if let Some(listener) = self.redirect {
+            let redirect = Service::new("taxgate-redirect".to_string(), Redirect { https_port });
+            listener.serve(&mut server, redirect, None);
         }
 
-        if let Some((listener, local)) = self.admin {
-            let mut admin = Service::new(
-                "taxgate-admin".to_string(),
-                Admin {
-                    app: self.app.clone(),
-                },
+        if let Some(listener) = self.admin {
+            let admin = Admin {
+                app: self.app.clone(),
+            };
+            listener.serve(
+                &mut server,
+                Service::new("taxgate-admin".to_string(), admin),
+                None,
             );
-            admin.add_tcp(&local.to_string());
-            server.add_service(Prebound::new(admin, listener, local));
         }
         server.run_forever()
     }

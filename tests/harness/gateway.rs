@@ -315,14 +315,44 @@ impl Gateway {
         self.redirect = addrs.redirect;
     }
 
-    /// Sends `signal` (e.g. `-HUP`) to the gateway process.
-    pub fn signal(&self, signal: &str) {
+    /// pingora's graceful upgrade: a new process started with `--upgrade` on the same
+    /// addresses (written into the config), then SIGQUIT to the running one, which hands
+    /// over its sockets and drains. Returns how long the old process took to exit.
+    pub fn upgrade(&mut self) -> Duration {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let text = text
+            .replace(
+                "\nlisten: 127.0.0.1:0\n",
+                &format!("\nlisten: {}\n", self.addr),
+            )
+            .replace(
+                "\nadmin_listen: 127.0.0.1:0\n",
+                &format!("\nadmin_listen: {}\n", self.admin),
+            );
+        std::fs::write(&self.config, text).unwrap();
+        let (new, addrs) = spawn_with(&self.config, &self.home, &["--upgrade"]);
+        assert_eq!((addrs.public, addrs.admin), (self.addr, self.admin));
+        // The new process waits on the upgrade socket for the old one's listeners.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut old = std::mem::replace(&mut self.child, new);
+        let started = std::time::Instant::now();
+        self.signal_pid(old.id(), "-QUIT");
+        old.wait().unwrap();
+        started.elapsed()
+    }
+
+    fn signal_pid(&self, pid: u32, signal: &str) {
         let ok = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
+            .args([signal, &pid.to_string()])
             .status()
             .unwrap()
             .success();
-        assert!(ok, "kill {signal}");
+        assert!(ok, "kill {signal} {pid}");
+    }
+
+    /// Sends `signal` (e.g. `-HUP`) to the gateway process.
+    pub fn signal(&self, signal: &str) {
+        self.signal_pid(self.child.id(), signal);
     }
 
     /// Sends SIGTERM and waits for the exit; returns how long it took.
@@ -360,6 +390,11 @@ struct Addrs {
 }
 
 fn spawn(config: &Path, dir: &Path) -> (Child, Addrs) {
+    spawn_with(config, dir, &[])
+}
+
+/// [`spawn`] with extra `serve` arguments.
+fn spawn_with(config: &Path, dir: &Path, extra: &[&str]) -> (Child, Addrs) {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -367,6 +402,7 @@ fn spawn(config: &Path, dir: &Path) -> (Child, Addrs) {
         .unwrap();
     let mut child = Command::new(bin())
         .args(["serve", "--config", config.to_str().unwrap()])
+        .args(extra)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(stderr)

@@ -33,6 +33,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+/// How long connections accepted just before the listener stopped may take to send
+/// their first request (within the shutdown grace period).
+const ACCEPT_TAIL: Duration = Duration::from_millis(500);
+
 /// The limits [`Guarded`] enforces.
 #[derive(Debug, Clone)]
 pub struct ConnectionLimits {
@@ -101,7 +105,12 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
         self.inner.process_new(stream, shutdown).await
     }
 
+    /// The listener has stopped accepting (shutdown, or an upgrade handing it over).
+    /// pingora then drops every connection still waiting for its first request; one
+    /// accepted in the last instant has its request on the wire, so it gets
+    /// [`ACCEPT_TAIL`] to arrive and be served before that.
     async fn cleanup(&self) {
+        tokio::time::sleep(ACCEPT_TAIL).await;
         self.inner.cleanup().await
     }
 }

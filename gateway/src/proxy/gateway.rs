@@ -21,6 +21,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,9 @@ pub struct Gateway {
     pub api: ApiThreads,
     /// Added to every answer (HSTS with TLS).
     pub edge: EdgeHeaders,
+    /// Set once this process hands its sockets over or stops (server.rs): every answer
+    /// then closes its connection, so no client reuses one the process is about to drop.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// Per-request state, filled by `request_filter`.
@@ -248,6 +252,9 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if self.draining.load(Ordering::Relaxed) {
+            session.set_keepalive(None);
+        }
         let config = &self.app.config;
         ctx.body_deadline = Some(Instant::now() + config.limits.body_read);
         let kind = |k: RequestKind| self.app.metrics.request(k);
