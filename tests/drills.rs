@@ -91,6 +91,27 @@ fn is_subsequence<T: PartialEq>(needles: &[T], hay: &[T]) -> bool {
     needles.iter().all(|n| it.any(|h| h == n))
 }
 
+/// The legal rep of A (赵敏) logged in, and the person id of 李雷, whose grants the
+/// drills change.
+async fn legal_rep_of_a_and_li(gw: &Gateway) -> (Browser, String) {
+    let mut admin = Browser::with_agent(gw, "drill-admin");
+    admin.login_by_sms(A_USCC, A_PASSWORD, ZHAO_PHONE).await;
+    let users = admin
+        .get("/api/v1/enterprise/users")
+        .await
+        .expect(200)
+        .json();
+    let li = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "李雷")
+        .and_then(|u| u["person_id"].as_str())
+        .unwrap()
+        .to_string();
+    (admin, li)
+}
+
 /// The set a `manage.grant` event names: `modules={…} by …` → `{…}`.
 fn granted_in(detail: &str) -> Option<String> {
     let rest = detail.strip_prefix("modules=")?;
@@ -117,21 +138,7 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
         ..Default::default()
     })
     .await;
-    let mut admin = Browser::with_agent(&gw, "drill-admin");
-    admin.login_by_sms(A_USCC, A_PASSWORD, ZHAO_PHONE).await;
-    let users = admin
-        .get("/api/v1/enterprise/users")
-        .await
-        .expect(200)
-        .json();
-    let li = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "李雷")
-        .and_then(|u| u["person_id"].as_str())
-        .unwrap()
-        .to_string();
+    let (mut admin, li) = legal_rep_of_a_and_li(&gw).await;
     let sets = Arc::new(grant_sets());
     let acked = Arc::new(Mutex::new(Acked::default()));
     let next_person = Arc::new(AtomicUsize::new(0));
@@ -706,21 +713,7 @@ async fn a_full_disk_refuses_writes_and_keeps_serving_reads() {
     })
     .await;
     let _mounted = Mounted(gw.data_dir());
-    let mut admin = Browser::with_agent(&gw, "drill-admin");
-    admin.login_by_sms(A_USCC, A_PASSWORD, ZHAO_PHONE).await;
-    let users = admin
-        .get("/api/v1/enterprise/users")
-        .await
-        .expect(200)
-        .json();
-    let li = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "李雷")
-        .and_then(|u| u["person_id"].as_str())
-        .unwrap()
-        .to_string();
+    let (mut admin, li) = legal_rep_of_a_and_li(&gw).await;
     let grants = format!("/api/v1/enterprise/users/{li}/grants");
     let mut officer = Browser::new(&gw);
     officer.login_by_sms(A_USCC, A_PASSWORD, LI_PHONE).await;

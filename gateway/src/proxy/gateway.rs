@@ -128,6 +128,25 @@ impl Gateway {
         respond::write(session, &self.edge, resp).await
     }
 
+    /// Who the client is and how it came (proxy/forwarded.rs), the body deadline, and
+    /// `Connection: close` while this process drains.
+    fn note_client(&self, session: &mut Session, ctx: &mut Ctx) {
+        if self.draining.load(Ordering::Relaxed) {
+            session.set_keepalive(None);
+        }
+        let config = &self.app.config;
+        ctx.body_deadline = Some(Instant::now() + config.limits.body_read);
+        let req = session.req_header();
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let trusted = &config.trusted_proxies;
+        ctx.client = forwarded::client_addr(peer, &req.headers, trusted);
+        let peer_trusted = peer.is_some_and(|ip| trusted.contains(ip));
+        ctx.proto = forwarded::client_proto(config.tls.is_some(), peer_trusted, &req.headers);
+    }
+
     async fn refuse(&self, session: &mut Session, e: &Denial) -> Result<()> {
         respond::error(session, &self.edge, e).await
     }
@@ -205,6 +224,22 @@ impl Gateway {
     }
 }
 
+/// What the request line and headers get wrong, before anything reads them further:
+/// `CONNECT` (no tunnels; an authority-form target names no resource, so `Allow` lists
+/// what the gateway serves at all), RFC 9112's `Host` and target rules, and the path
+/// rules (SPEC S7).
+fn malformed(req: &RequestHeader) -> Option<Denial> {
+    if req.method == http::Method::CONNECT {
+        return Some(Denial::method_not_allowed(strict::SERVED_METHODS));
+    }
+    if let Err(strict::Malformed(message)) = strict::check(req) {
+        return Some(Denial::invalid("request", message));
+    }
+    path::check(req.uri.path())
+        .err()
+        .map(|e| Denial::invalid("path", e.message_zh()))
+}
+
 /// Reads the whole request body by its deadline; `None` when it exceeds `limit` bytes.
 async fn read_body(session: &mut Session, ctx: &Ctx, limit: usize) -> Result<Option<Bytes>> {
     let mut buf = BytesMut::new();
@@ -252,44 +287,15 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        if self.draining.load(Ordering::Relaxed) {
-            session.set_keepalive(None);
-        }
-        let config = &self.app.config;
-        ctx.body_deadline = Some(Instant::now() + config.limits.body_read);
+        self.note_client(session, ctx);
         let kind = |k: RequestKind| self.app.metrics.request(k);
-        let req = session.req_header();
-        let peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        let trusted = &config.trusted_proxies;
-        ctx.client = forwarded::client_addr(peer, &req.headers, trusted);
-        let peer_trusted = peer.is_some_and(|ip| trusted.contains(ip));
-        ctx.proto = forwarded::client_proto(config.tls.is_some(), peer_trusted, &req.headers);
-        if req.method == http::Method::CONNECT {
-            // No tunnels. (An authority-form target names no resource: `Allow` lists
-            // what the gateway serves at all.)
+        if let Some(refusal) = malformed(session.req_header()) {
             kind(RequestKind::Refused);
             session.set_keepalive(None);
-            self.refuse(session, &Denial::method_not_allowed(strict::SERVED_METHODS))
-                .await?;
+            self.refuse(session, &refusal).await?;
             return Ok(true);
         }
-        if let Err(strict::Malformed(message)) = strict::check(req) {
-            kind(RequestKind::Refused);
-            session.set_keepalive(None);
-            self.refuse(session, &Denial::invalid("request", message))
-                .await?;
-            return Ok(true);
-        }
-        let raw_path = req.uri.path().to_string();
-        if let Err(e) = path::check(&raw_path) {
-            kind(RequestKind::Refused);
-            self.refuse(session, &Denial::invalid("path", e.message_zh()))
-                .await?;
-            return Ok(true);
-        }
+        let raw_path = session.req_header().uri.path().to_string();
         if let Some(rest) = api_path(&raw_path) {
             kind(RequestKind::Api);
             self.serve_api(session, ctx, rest.to_string()).await?;
