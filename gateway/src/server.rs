@@ -235,7 +235,7 @@ impl Bound {
         let mut options = HttpServerOptions::default();
         options.allow_connect_method_proxying = true;
         proxy.server_options = Some(options);
-        let guarded = Guarded::new(proxy, limits);
+        let guarded = Guarded::new(proxy, limits.clone());
         let filter = guarded.filter();
         let mut public = Service::new("taxgate".to_string(), guarded);
         public.set_connection_filter(filter);
@@ -255,7 +255,11 @@ impl Bound {
         self.public.serve(&mut server, public, tls);
 
         if let Some(listener) = self.redirect {
-            let redirect = Service::new("taxgate-redirect".to_string(), Redirect { https_port });
+            // The same connection limits as the TLS listener beside it.
+            let redirect = Guarded::new(Redirect { https_port }, limits.clone());
+            let filter = redirect.filter();
+            let mut redirect = Service::new("taxgate-redirect".to_string(), redirect);
+            redirect.set_connection_filter(filter);
             listener.serve(&mut server, redirect, None);
         }
 
