@@ -1,0 +1,747 @@
+//! Certificate login (CA登录, 税控设备登录; issue 13): an enterprise's certificate and its
+//! signature over a challenge, checked against the configured trust anchors.
+//!
+//! Contract: [`Anchor::load`] reads a root certificate (PEM) and, optionally, its CRL
+//! (PEM or DER). [`verify`] accepts a leaf certificate only when every certificate from
+//! the leaf up to an anchor is signed by the next (the chain the client sent, in any
+//! order), each is within its validity at `now`, the intermediates are CAs, the leaf may
+//! sign (`digitalSignature` or `nonRepudiation`, when it states a key usage), no
+//! certificate of the path is on its anchor's CRL (whose own signature and freshness
+//! are checked), and the leaf's key signed the challenge. Algorithms: SM2 with SM3
+//! (GB/T 32918, distinguishing ID `1234567812345678`), ECDSA P-256 with SHA-256, RSA
+//! PKCS#1 v1.5 with SHA-256. Signatures are checked over the bytes as received, never a
+//! re-encoding. The enterprise is the USCC found by [`enterprise_id`]. Each refusal is
+//! its own [`CertError`]. Nothing here reads files after loading or knows about HTTP.
+
+use const_oid::db::rfc5912;
+use const_oid::ObjectIdentifier;
+use der::referenced::OwnedToRef;
+use der::{Decode, DecodePem, Reader, SliceReader};
+use signature::Verifier;
+use spki::SubjectPublicKeyInfoOwned;
+use std::path::Path;
+use std::time::SystemTime;
+use x509_cert::crl::CertificateList;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
+use x509_cert::Certificate;
+
+/// The distinguishing ID every SM2 signature of Chinese certificates uses (GM/T 0009).
+pub const SM2_ID: &str = "1234567812345678";
+const SM2_WITH_SM3: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.501");
+const SM2_CURVE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.156.10197.1.301");
+/// Subject attribute `organizationIdentifier` (X.520).
+const ORGANIZATION_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.97");
+const SERIAL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.5");
+const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+/// Extensions Chinese CAs carry the enterprise's codes in (GM/T 0015 and the older
+/// 1.2.86 arc): 统一社会信用代码 / 组织机构代码, then 企业税号.
+const ID_EXTENSIONS: [ObjectIdentifier; 4] = [
+    ObjectIdentifier::new_unwrap("1.2.156.10260.4.1.4"),
+    ObjectIdentifier::new_unwrap("1.2.156.10260.4.1.3"),
+    ObjectIdentifier::new_unwrap("1.2.86.11.7.3"),
+    ObjectIdentifier::new_unwrap("1.2.86.11.7.5"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    #[error("the certificate or its signature cannot be read: {0}")]
+    Malformed(String),
+    #[error("no configured CA issued this certificate")]
+    Untrusted,
+    #[error("a certificate of the chain is not valid now")]
+    Expired,
+    #[error("a certificate of the chain is revoked")]
+    Revoked,
+    #[error("the certificate may not sign logins (key usage)")]
+    KeyUsage,
+    #[error("the CA's revocation list cannot be trusted: {0}")]
+    CrlInvalid(String),
+    #[error("the signature over the challenge does not verify")]
+    BadSignature,
+    #[error("the certificate names no enterprise (USCC)")]
+    NoEnterprise,
+}
+
+/// A trust anchor: a root certificate and the CRL it publishes.
+pub struct Anchor {
+    root: Certificate,
+    crl: Option<CertificateList>,
+}
+
+impl Anchor {
+    pub fn load(root_pem: &Path, crl: Option<&Path>) -> Result<Anchor, String> {
+        let text = std::fs::read(root_pem).map_err(|e| format!("{}: {e}", root_pem.display()))?;
+        let root = Certificate::from_pem(&text)
+            .map_err(|e| format!("{}: not a PEM certificate: {e}", root_pem.display()))?;
+        let crl = crl
+            .map(|p| {
+                let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                CertificateList::from_pem(&bytes)
+                    .or_else(|_| CertificateList::from_der(&bytes))
+                    .map_err(|e| format!("{}: not a CRL: {e}", p.display()))
+            })
+            .transpose()?;
+        Ok(Anchor { root, crl })
+    }
+
+    pub fn from_parts(root: Certificate, crl: Option<CertificateList>) -> Anchor {
+        Anchor { root, crl }
+    }
+}
+
+/// A verified login certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Index of the anchor that issued it.
+    pub anchor: usize,
+    /// The enterprise's USCC (or TIN) as written in the certificate.
+    pub enterprise_id: String,
+    /// The leaf's serial number, hex.
+    pub serial: String,
+}
+
+/// A certificate as received, with the exact bytes its issuer signed.
+struct Received {
+    cert: Certificate,
+    tbs: Vec<u8>,
+}
+
+impl Received {
+    fn parse(der: &[u8]) -> Result<Received, CertError> {
+        let malformed = |e: der::Error| CertError::Malformed(e.to_string());
+        let cert = Certificate::from_der(der).map_err(malformed)?;
+        // Certificate ::= SEQUENCE { tbsCertificate, ... }: the first element's bytes.
+        let mut outer = SliceReader::new(der).map_err(malformed)?;
+        der::Header::decode(&mut outer).map_err(malformed)?;
+        let tbs = outer.tlv_bytes().map_err(malformed)?.to_vec();
+        Ok(Received { cert, tbs })
+    }
+}
+
+/// Checks `leaf` (DER) and `chain` (DER, any order) against `anchors` at `now`, and the
+/// leaf's `signature` over `challenge` (see the module contract).
+pub fn verify(
+    anchors: &[Anchor],
+    leaf: &[u8],
+    chain: &[Vec<u8>],
+    challenge: &[u8],
+    signature: &[u8],
+    now: SystemTime,
+) -> Result<Verified, CertError> {
+    let leaf = Received::parse(leaf)?;
+    let chain: Vec<Received> = chain
+        .iter()
+        .map(|c| Received::parse(c))
+        .collect::<Result<_, _>>()?;
+    let (anchor, path) = path_to_anchor(anchors, &leaf, &chain)?;
+    let anchor_ref = &anchors[anchor];
+    for (i, cert) in path.iter().enumerate() {
+        if !within_validity(&cert.cert, now) {
+            return Err(CertError::Expired);
+        }
+        let is_leaf = i == 0;
+        if !is_leaf && !is_ca(&cert.cert) {
+            return Err(CertError::Untrusted);
+        }
+    }
+    if !within_validity(&anchor_ref.root, now) {
+        return Err(CertError::Expired);
+    }
+    if !may_sign(&leaf.cert) {
+        return Err(CertError::KeyUsage);
+    }
+    if let Some(crl) = &anchor_ref.crl {
+        check_crl(crl, &anchor_ref.root, now)?;
+        // The anchor's CRL lists what the anchor issued: the top of the path.
+        let top = path
+            .last()
+            .map(|c| c.cert.tbs_certificate().serial_number());
+        let revoked = crl.tbs_cert_list.revoked_certificates.iter().flatten();
+        if revoked.into_iter().any(|r| Some(&r.serial_number) == top) {
+            return Err(CertError::Revoked);
+        }
+    }
+    let spki = leaf.cert.tbs_certificate().subject_public_key_info();
+    check_signature(key_algorithm(spki)?, spki, challenge, signature)
+        .map_err(|_| CertError::BadSignature)?;
+    Ok(Verified {
+        anchor,
+        enterprise_id: enterprise_id(&leaf.cert).ok_or(CertError::NoEnterprise)?,
+        serial: hex::encode(leaf.cert.tbs_certificate().serial_number().as_bytes()),
+    })
+}
+
+/// The certificates from the leaf up to (not including) an anchor's root, each signed
+/// by the next, and the anchor's index.
+fn path_to_anchor<'a>(
+    anchors: &[Anchor],
+    leaf: &'a Received,
+    chain: &'a [Received],
+) -> Result<(usize, Vec<&'a Received>), CertError> {
+    let mut path = vec![leaf];
+    // A chain longer than what was sent would repeat a certificate.
+    for _ in 0..=chain.len() {
+        let current = path.last().copied().ok_or(CertError::Untrusted)?;
+        let issuer = current.cert.tbs_certificate().issuer();
+        let by_anchor = anchors.iter().position(|a| {
+            a.root.tbs_certificate().subject() == issuer && signed_by(current, &a.root).is_ok()
+        });
+        if let Some(anchor) = by_anchor {
+            return Ok((anchor, path));
+        }
+        let next = chain.iter().find(|c| {
+            c.cert.tbs_certificate().subject() == issuer
+                && !path.iter().any(|p| std::ptr::eq(*p, *c))
+                && signed_by(current, &c.cert).is_ok()
+        });
+        match next {
+            Some(c) => path.push(c),
+            None => return Err(CertError::Untrusted),
+        }
+    }
+    Err(CertError::Untrusted)
+}
+
+/// Whether `cert`'s signature verifies with `issuer`'s key.
+fn signed_by(cert: &Received, issuer: &Certificate) -> Result<(), CertError> {
+    let outer = cert.cert.signature_algorithm();
+    if outer != cert.cert.tbs_certificate().signature() {
+        return Err(CertError::Malformed("signature algorithms differ".into()));
+    }
+    let signature = cert
+        .cert
+        .signature()
+        .as_bytes()
+        .ok_or_else(|| CertError::Malformed("signature bits".into()))?;
+    check_signature(
+        outer.oid,
+        issuer.tbs_certificate().subject_public_key_info(),
+        &cert.tbs,
+        signature,
+    )
+}
+
+/// The CRL was signed by the anchor and is not past its next update.
+fn check_crl(crl: &CertificateList, root: &Certificate, now: SystemTime) -> Result<(), CertError> {
+    let invalid = |m: &str| CertError::CrlInvalid(m.to_string());
+    if crl.tbs_cert_list.issuer != *root.tbs_certificate().subject() {
+        return Err(invalid("issued by another CA"));
+    }
+    if crl
+        .tbs_cert_list
+        .next_update
+        .is_some_and(|t| t.to_system_time() < now)
+    {
+        return Err(invalid("past its next update"));
+    }
+    let tbs = der::Encode::to_der(&crl.tbs_cert_list).map_err(|e| invalid(&e.to_string()))?;
+    let signature = crl
+        .signature
+        .as_bytes()
+        .ok_or_else(|| invalid("signature bits"))?;
+    check_signature(
+        crl.signature_algorithm.oid,
+        root.tbs_certificate().subject_public_key_info(),
+        &tbs,
+        signature,
+    )
+    .map_err(|_| invalid("its signature does not verify"))
+}
+
+/// The signature algorithm a leaf key signs challenges with.
+fn key_algorithm(spki: &SubjectPublicKeyInfoOwned) -> Result<ObjectIdentifier, CertError> {
+    let curve: Option<ObjectIdentifier> = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as().ok());
+    if spki.algorithm.oid == SM2_CURVE || curve == Some(SM2_CURVE) {
+        Ok(SM2_WITH_SM3)
+    } else if curve == Some(ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7")) {
+        Ok(rfc5912::ECDSA_WITH_SHA_256)
+    } else if spki.algorithm.oid == rfc5912::RSA_ENCRYPTION {
+        Ok(rfc5912::SHA_256_WITH_RSA_ENCRYPTION)
+    } else {
+        Err(CertError::Malformed(format!(
+            "unsupported key {}",
+            spki.algorithm.oid
+        )))
+    }
+}
+
+/// `signature` over `message` by the key in `spki`, for `algorithm`.
+fn check_signature(
+    algorithm: ObjectIdentifier,
+    spki: &SubjectPublicKeyInfoOwned,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), CertError> {
+    let bad = |_| CertError::BadSignature;
+    let key_bits = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| CertError::Malformed("public key bits".into()))?;
+    if algorithm == SM2_WITH_SM3 {
+        let key = sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_ID, key_bits).map_err(bad)?;
+        // DER SEQUENCE { r, s }, or the raw 64-byte r‖s some signing plug-ins send.
+        let sig = sm2::dsa::Signature::from_der(signature)
+            .or_else(|_| sm2::dsa::Signature::from_slice(signature))
+            .map_err(bad)?;
+        key.verify(message, &sig).map_err(bad)
+    } else if algorithm == rfc5912::ECDSA_WITH_SHA_256 {
+        let key = p256::ecdsa::VerifyingKey::try_from(spki.owned_to_ref())
+            .map_err(|e| CertError::Malformed(e.to_string()))?;
+        let sig = p256::ecdsa::DerSignature::from_bytes(signature).map_err(bad)?;
+        key.verify(message, &sig).map_err(bad)
+    } else if algorithm == rfc5912::SHA_256_WITH_RSA_ENCRYPTION {
+        let key = rsa::pkcs1v15::VerifyingKey::<sha2_011::Sha256>::try_from(spki.owned_to_ref())
+            .map_err(|e| CertError::Malformed(e.to_string()))?;
+        let sig = rsa::pkcs1v15::Signature::try_from(signature).map_err(bad)?;
+        key.verify(message, &sig).map_err(bad)
+    } else {
+        Err(CertError::Malformed(format!(
+            "unsupported algorithm {algorithm}"
+        )))
+    }
+}
+
+fn within_validity(cert: &Certificate, now: SystemTime) -> bool {
+    let v = cert.tbs_certificate().validity();
+    v.not_before.to_system_time() <= now && now <= v.not_after.to_system_time()
+}
+
+fn is_ca(cert: &Certificate) -> bool {
+    matches!(
+        cert.tbs_certificate().get_extension::<BasicConstraints>(),
+        Ok(Some((_, bc))) if bc.ca
+    )
+}
+
+/// A leaf without a key-usage extension may sign; one with it must allow signing.
+fn may_sign(cert: &Certificate) -> bool {
+    match cert.tbs_certificate().get_extension::<KeyUsage>() {
+        Ok(Some((_, ku))) => ku.digital_signature() || ku.non_repudiation(),
+        Ok(None) => true,
+        Err(_) => false,
+    }
+}
+
+/// The enterprise's USCC (or TIN) in the certificate, looked up in this order: the
+/// subject's `organizationIdentifier` (2.5.4.97), the Chinese CAs' identifier
+/// extensions (1.2.156.10260.4.1.4, .3, 1.2.86.11.7.3, .5), the subject's
+/// `serialNumber`, then an 18-character token of the common name. A value counts only
+/// if it is a valid USCC (check digit) or TIN.
+pub fn enterprise_id(cert: &Certificate) -> Option<String> {
+    let tbs = cert.tbs_certificate();
+    let attribute = |oid: ObjectIdentifier| -> Vec<String> {
+        tbs.subject()
+            .iter()
+            .filter(|a| a.oid == oid)
+            .filter_map(|a| directory_string(&a.value))
+            .collect()
+    };
+    let extensions: Vec<String> = ID_EXTENSIONS
+        .iter()
+        .flat_map(|oid| {
+            tbs.extensions()
+                .into_iter()
+                .flatten()
+                .filter(move |e| e.extn_id == *oid)
+                .filter_map(|e| {
+                    der::Any::from_der(e.extn_value.as_bytes())
+                        .ok()
+                        .and_then(|v| directory_string(&v))
+                })
+        })
+        .collect();
+    let common_name_tokens: Vec<String> = attribute(COMMON_NAME)
+        .iter()
+        .flat_map(|cn| {
+            cn.split(|c: char| !c.is_ascii_alphanumeric())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|t| t.len() == 18)
+        .collect();
+    attribute(ORGANIZATION_IDENTIFIER)
+        .into_iter()
+        .chain(extensions)
+        .chain(attribute(SERIAL_NUMBER))
+        .chain(common_name_tokens)
+        .map(|v| v.trim().to_ascii_uppercase())
+        .find(|v| {
+            crate::identity::uscc::Uscc::parse(v).is_ok()
+                || crate::identity::tin::Tin::parse(v).is_ok()
+        })
+}
+
+/// A DirectoryString (UTF8, Printable, IA5…) as text.
+fn directory_string(value: &der::Any) -> Option<String> {
+    value
+        .decode_as::<String>()
+        .ok()
+        .or_else(|| {
+            value
+                .decode_as::<der::asn1::PrintableString>()
+                .ok()
+                .map(|s| s.to_string())
+        })
+        .or_else(|| {
+            value
+                .decode_as::<der::asn1::Ia5String>()
+                .ok()
+                .map(|s| s.to_string())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use der::asn1::{BitString, Uint};
+    use der::Encode;
+    use signature::Signer;
+    use sm2::elliptic_curve::Generate;
+    use spki::{SubjectPublicKeyInfo, SubjectPublicKeyInfoRef};
+    use std::str::FromStr;
+    use std::time::Duration;
+    use x509_cert::builder::profile::BuilderProfile;
+    use x509_cert::builder::{Builder, CertificateBuilder, CrlBuilder};
+    use x509_cert::certificate::TbsCertificate;
+    use x509_cert::crl::RevokedCert;
+    use x509_cert::ext::pkix::{
+        AuthorityKeyIdentifier, CrlNumber, KeyUsages, SubjectKeyIdentifier,
+    };
+    use x509_cert::ext::{Extension, ToExtension};
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::time::{Time, Validity};
+
+    const USCC: &str = "91530102MA6K0A0018";
+
+    /// A CA or a leaf with the extensions real ones carry.
+    struct Profile {
+        subject: Name,
+        issuer: Option<Name>,
+        usage: KeyUsage,
+        ca: bool,
+    }
+
+    impl BuilderProfile for Profile {
+        fn get_issuer(&self, subject: &Name) -> Name {
+            self.issuer.clone().unwrap_or_else(|| subject.clone())
+        }
+        fn get_subject(&self) -> Name {
+            self.subject.clone()
+        }
+        fn build_extensions(
+            &self,
+            spk: SubjectPublicKeyInfoRef<'_>,
+            issuer_spk: SubjectPublicKeyInfoRef<'_>,
+            tbs: &TbsCertificate,
+        ) -> x509_cert::builder::Result<Vec<Extension>> {
+            let mut e = Vec::new();
+            let issuer_ski = SubjectKeyIdentifier::try_from(issuer_spk)?;
+            let aki = AuthorityKeyIdentifier {
+                key_identifier: Some(issuer_ski.0),
+                ..Default::default()
+            };
+            e.push(aki.to_extension(tbs.subject(), &e)?);
+            let bc = BasicConstraints {
+                ca: self.ca,
+                path_len_constraint: None,
+            };
+            e.push(bc.to_extension(tbs.subject(), &e)?);
+            e.push(self.usage.to_extension(tbs.subject(), &e)?);
+            e.push(SubjectKeyIdentifier::try_from(spk)?.to_extension(tbs.subject(), &e)?);
+            Ok(e)
+        }
+    }
+
+    enum Key {
+        Sm2(sm2::dsa::SigningKey),
+        P256(p256::ecdsa::SigningKey),
+    }
+
+    impl Key {
+        fn sm2() -> Key {
+            Key::Sm2(sm2::dsa::SigningKey::new(SM2_ID, &sm2::SecretKey::generate()).unwrap())
+        }
+        fn p256() -> Key {
+            Key::P256(p256::ecdsa::SigningKey::generate())
+        }
+        fn spki(&self) -> SubjectPublicKeyInfoOwned {
+            match self {
+                Key::Sm2(k) => SubjectPublicKeyInfo::from_key(k.verifying_key()).unwrap(),
+                Key::P256(k) => SubjectPublicKeyInfo::from_key(k.verifying_key()).unwrap(),
+            }
+        }
+        fn sign(&self, message: &[u8]) -> Vec<u8> {
+            match self {
+                Key::Sm2(k) => k.sign(message).to_der().as_bytes().to_vec(),
+                Key::P256(k) => {
+                    let sig: p256::ecdsa::DerSignature = k.sign(message);
+                    sig.as_bytes().to_vec()
+                }
+            }
+        }
+        /// Signs a certificate or CRL builder (SM2 by hand: GM/T 0015 wants the DER
+        /// SEQUENCE, the builder would write raw r‖s).
+        fn build<B: Builder>(&self, mut b: B) -> B::Output {
+            match self {
+                Key::Sm2(k) => {
+                    let tbs = b.finalize(k).unwrap();
+                    let sig: sm2::dsa::Signature = k.sign(&tbs);
+                    let bits = BitString::from_bytes(sig.to_der().as_bytes()).unwrap();
+                    b.assemble(bits, k).unwrap()
+                }
+                Key::P256(k) => b.build::<_, p256::ecdsa::DerSignature>(k).unwrap(),
+            }
+        }
+    }
+
+    fn certificate(
+        key: &Key,
+        subject: &str,
+        issuer: Option<(&Key, &Certificate)>,
+        usage: KeyUsage,
+        ca: bool,
+        serial: u32,
+    ) -> Certificate {
+        let profile = Profile {
+            subject: Name::from_str(subject).unwrap(),
+            issuer: issuer.map(|(_, c)| c.tbs_certificate().subject().clone()),
+            usage,
+            ca,
+        };
+        let validity = Validity::from_now(Duration::from_secs(365 * 24 * 3600)).unwrap();
+        let b = CertificateBuilder::new(profile, SerialNumber::from(serial), validity, key.spki())
+            .unwrap();
+        issuer.map_or(key, |(k, _)| k).build(b)
+    }
+
+    fn ca(key: &Key, name: &str) -> Certificate {
+        let usage = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
+        certificate(key, &format!("CN={name},C=CN"), None, usage, true, 1)
+    }
+
+    fn leaf(key: &Key, subject: &str, issuer: (&Key, &Certificate), serial: u32) -> Certificate {
+        let usage = KeyUsage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation);
+        certificate(key, subject, Some(issuer), usage, false, serial)
+    }
+
+    fn crl(key: &Key, root: &Certificate, revoked: &[&Certificate]) -> CertificateList {
+        let entries: Vec<RevokedCert> = revoked
+            .iter()
+            .map(|c| RevokedCert {
+                serial_number: c.tbs_certificate().serial_number().clone(),
+                revocation_date: Time::now().unwrap(),
+                crl_entry_extensions: None,
+            })
+            .collect();
+        let next = Time::try_from(SystemTime::now() + Duration::from_secs(86400)).unwrap();
+        let b = CrlBuilder::new(root, CrlNumber(Uint::new(&[1]).unwrap()))
+            .unwrap()
+            .with_next_update(Some(next))
+            .with_certificates(entries.into_iter());
+        key.build(b)
+    }
+
+    fn der_of(c: &Certificate) -> Vec<u8> {
+        c.to_der().unwrap()
+    }
+
+    const SUBJECT: &str = "CN=滇池科技有限公司,2.5.4.97=91530102MA6K0A0018,O=滇池科技有限公司,C=CN";
+
+    #[test]
+    fn sm2_and_p256_leaves_verify_through_their_anchor_and_chain() {
+        let (sm2_root_key, p256_root_key) = (Key::sm2(), Key::p256());
+        let sm2_root = ca(&sm2_root_key, "Tax CA");
+        let p256_root = ca(&p256_root_key, "Device CA");
+        let anchors = [
+            Anchor::from_parts(sm2_root.clone(), None),
+            Anchor::from_parts(p256_root.clone(), None),
+        ];
+        let challenge = [7u8; 32];
+        let now = SystemTime::now();
+
+        let key = Key::sm2();
+        let cert = leaf(&key, SUBJECT, (&sm2_root_key, &sm2_root), 0x1234);
+        let ok = verify(
+            &anchors,
+            &der_of(&cert),
+            &[],
+            &challenge,
+            &key.sign(&challenge),
+            now,
+        );
+        assert_eq!(
+            ok,
+            Ok(Verified {
+                anchor: 0,
+                enterprise_id: USCC.into(),
+                serial: "1234".into()
+            })
+        );
+
+        // Through an intermediate, sent as the chain.
+        let mid_key = Key::sm2();
+        let mid = certificate(
+            &mid_key,
+            "CN=Tax Sub CA,C=CN",
+            Some((&sm2_root_key, &sm2_root)),
+            KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign),
+            true,
+            9,
+        );
+        let cert = leaf(&key, SUBJECT, (&mid_key, &mid), 10);
+        let sig = key.sign(&challenge);
+        assert!(verify(
+            &anchors,
+            &der_of(&cert),
+            &[der_of(&mid)],
+            &challenge,
+            &sig,
+            now
+        )
+        .is_ok());
+        assert_eq!(
+            verify(&anchors, &der_of(&cert), &[], &challenge, &sig, now),
+            Err(CertError::Untrusted),
+            "without its intermediate"
+        );
+
+        let key = Key::p256();
+        let cert = leaf(&key, SUBJECT, (&p256_root_key, &p256_root), 5);
+        let ok = verify(
+            &anchors,
+            &der_of(&cert),
+            &[],
+            &challenge,
+            &key.sign(&challenge),
+            now,
+        );
+        assert_eq!(ok.map(|v| v.anchor), Ok(1));
+    }
+
+    #[test]
+    fn every_refusal_has_its_reason() {
+        let root_key = Key::sm2();
+        let root = ca(&root_key, "Tax CA");
+        let challenge = [1u8; 32];
+        let now = SystemTime::now();
+        let key = Key::sm2();
+        let cert = leaf(&key, SUBJECT, (&root_key, &root), 77);
+        let sig = key.sign(&challenge);
+        let plain = [Anchor::from_parts(root.clone(), None)];
+        let check = |anchors: &[Anchor], cert: &Certificate, sig: &[u8], now| {
+            verify(anchors, &der_of(cert), &[], &challenge, sig, now)
+        };
+
+        // Another challenge, another key, garbage.
+        assert_eq!(
+            verify(&plain, &der_of(&cert), &[], &[2u8; 32], &sig, now),
+            Err(CertError::BadSignature)
+        );
+        assert_eq!(
+            check(&plain, &cert, &Key::sm2().sign(&challenge), now),
+            Err(CertError::BadSignature)
+        );
+        assert_eq!(
+            check(&plain, &cert, b"junk", now),
+            Err(CertError::BadSignature)
+        );
+        // Issued by a CA that is not configured.
+        let other_key = Key::sm2();
+        let other = ca(&other_key, "Tax CA");
+        let foreign = leaf(&key, SUBJECT, (&other_key, &other), 78);
+        assert_eq!(
+            check(&plain, &foreign, &sig, now),
+            Err(CertError::Untrusted)
+        );
+        // Outside its validity.
+        let later = now + Duration::from_secs(2 * 365 * 24 * 3600);
+        assert_eq!(check(&plain, &cert, &sig, later), Err(CertError::Expired));
+        // Revoked, by a CRL the anchor signed; a CRL signed by another key is refused.
+        let revoked = [Anchor::from_parts(
+            root.clone(),
+            Some(crl(&root_key, &root, &[&cert])),
+        )];
+        assert_eq!(check(&revoked, &cert, &sig, now), Err(CertError::Revoked));
+        let clean = [Anchor::from_parts(
+            root.clone(),
+            Some(crl(&root_key, &root, &[])),
+        )];
+        assert!(check(&clean, &cert, &sig, now).is_ok());
+        let forged = [Anchor::from_parts(
+            root.clone(),
+            Some(crl(&other_key, &root, &[])),
+        )];
+        assert!(matches!(
+            check(&forged, &cert, &sig, now),
+            Err(CertError::CrlInvalid(_))
+        ));
+        let stale = now + Duration::from_secs(2 * 86400);
+        assert!(matches!(
+            check(&clean, &cert, &sig, stale),
+            Err(CertError::CrlInvalid(_))
+        ));
+        // A certificate that may only sign certificates.
+        let signer_only = certificate(
+            &key,
+            SUBJECT,
+            Some((&root_key, &root)),
+            KeyUsage(KeyUsages::KeyCertSign.into()),
+            false,
+            79,
+        );
+        assert_eq!(
+            check(&plain, &signer_only, &sig, now),
+            Err(CertError::KeyUsage)
+        );
+        // No enterprise in it.
+        let nameless = leaf(&key, "CN=张三,C=CN", (&root_key, &root), 80);
+        assert_eq!(
+            check(&plain, &nameless, &sig, now),
+            Err(CertError::NoEnterprise)
+        );
+        // A path through a certificate that is no CA.
+        let not_ca_key = Key::sm2();
+        let not_ca = leaf(&not_ca_key, "CN=Not a CA,C=CN", (&root_key, &root), 81);
+        let below = leaf(&key, SUBJECT, (&not_ca_key, &not_ca), 82);
+        assert_eq!(
+            verify(
+                &plain,
+                &der_of(&below),
+                &[der_of(&not_ca)],
+                &challenge,
+                &sig,
+                now
+            ),
+            Err(CertError::Untrusted)
+        );
+        // Not a certificate.
+        assert!(matches!(
+            verify(&plain, b"nope", &[], &challenge, &sig, now),
+            Err(CertError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn the_enterprise_is_found_where_chinese_cas_put_it() {
+        let root_key = Key::p256();
+        let root = ca(&root_key, "CA");
+        let key = Key::p256();
+        let of = |subject: &str| enterprise_id(&leaf(&key, subject, (&root_key, &root), 3));
+        assert_eq!(of(SUBJECT).as_deref(), Some(USCC));
+        assert_eq!(
+            of(&format!("CN=滇池科技,2.5.4.5={USCC},C=CN")).as_deref(),
+            Some(USCC)
+        );
+        assert_eq!(
+            of(&format!("CN=滇池科技@{USCC}@1,C=CN")).as_deref(),
+            Some(USCC)
+        );
+        // A USCC-shaped value with a wrong check digit is no enterprise.
+        assert_eq!(of("CN=x,2.5.4.97=91530102MA6K0A0019,C=CN"), None);
+    }
+}
