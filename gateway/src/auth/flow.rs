@@ -6,7 +6,7 @@ use crate::app::App;
 use crate::audit::Event;
 use crate::error::{Code, Error};
 use crate::store::records::{Flow, FlowTicket};
-use crate::store::{codec, Tree};
+use crate::store::{codec, Tree, Tx, TxError};
 
 /// Registration and recovery tickets live 15 minutes.
 pub const FLOW_LIFETIME: i64 = 15 * 60;
@@ -84,4 +84,13 @@ impl App {
         self.store.remove(Tree::FlowTickets, hash).await?;
         Ok(())
     }
+}
+/// Consumes the flow ticket `hash` in `tx`, with the change the flow's last step makes:
+/// a ticket already gone (a replay, or a concurrent finish) is `TICKET_INVALID`.
+pub async fn consume_flow(tx: &mut Tx, hash: &str) -> Result<(), TxError<Error>> {
+    if tx.get_raw(Tree::FlowTickets, hash).await?.is_none() {
+        return Err(TxError::Abort(Error::new(Code::TicketInvalid)));
+    }
+    tx.remove(Tree::FlowTickets, hash).await?;
+    Ok(())
 }

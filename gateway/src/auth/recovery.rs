@@ -5,6 +5,7 @@
 //! or finance officer who received the code), and only then may the password be reset.
 //! A reset clears the account's lockout and ends the sessions the old password opened.
 
+use super::flow::consume_flow;
 use super::login::Client;
 use super::session::end_indexed;
 use super::throttle::Account;
@@ -161,10 +162,7 @@ impl App {
             .transaction(|tx| {
                 async move {
                     // The ticket goes with the reset, so a replay cannot reset twice.
-                    if tx.get_raw(Tree::FlowTickets, hash).await?.is_none() {
-                        return Err(TxError::Abort(invalid_ticket()));
-                    }
-                    tx.remove(Tree::FlowTickets, hash).await?;
+                    consume_flow(tx, hash).await?;
                     let mut p: Person = tx
                         .get(Tree::Persons, person)
                         .await?
@@ -361,10 +359,7 @@ impl App {
             .transaction(|tx| {
                 async move {
                     // The ticket goes with the reset, so a replay cannot reset twice.
-                    if tx.get_raw(Tree::FlowTickets, hash).await?.is_none() {
-                        return Err(TxError::Abort(invalid_ticket()));
-                    }
-                    tx.remove(Tree::FlowTickets, hash).await?;
+                    consume_flow(tx, hash).await?;
                     let mut e: Enterprise = tx
                         .get(Tree::Enterprises, enterprise)
                         .await?

@@ -6,6 +6,7 @@
 //! ticket bound to the client. Persons and bindings are written in one transaction
 //! that re-checks uniqueness, so two identical registrations create one person.
 
+use super::flow::consume_flow;
 use super::login::Client;
 use super::officers::OfficerEntry;
 use crate::app::App;
@@ -351,10 +352,7 @@ impl App {
             .store
             .transaction(|tx| {
                 async move {
-                    if tx.get_raw(Tree::FlowTickets, hash).await?.is_none() {
-                        return Err(TxError::Abort(Error::new(Code::TicketInvalid)));
-                    }
-                    tx.remove(Tree::FlowTickets, hash).await?;
+                    consume_flow(tx, hash).await?;
                     let existing = match tx.get_raw(Tree::PersonsByIdNumber, id_number).await? {
                         Some(id) => tx.get::<Person>(Tree::Persons, &id).await?,
                         None => None,
