@@ -192,6 +192,13 @@ impl Backend for SledBackend {
                 None => b.remove(key),
             }
         }
+        // One tree: sled applies a batch atomically without a transaction, which would
+        // serialize with every other (a 403 flood writes one audit event per request).
+        if batches.len() == 1 {
+            if let Some((tree, batch)) = batches.pop_first() {
+                return self.tree(tree).apply_batch(batch).map_err(backend_error);
+            }
+        }
         let trees: Vec<Tree> = batches.keys().copied().collect();
         let handles: Vec<&sled::Tree> = trees.iter().map(|t| self.tree(*t)).collect();
         let batches: Vec<sled::Batch> = batches.into_values().collect();
