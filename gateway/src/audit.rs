@@ -111,7 +111,8 @@ impl Audit {
         let action = event.inner.action.clone();
         let written = async {
             let slot = self.slot(now).await?;
-            self.store.apply(vec![slot.write(&event)?]).await
+            let stamped = slot.stamped(&event);
+            self.store.put(Tree::Audit, &slot.key, &stamped).await
         }
         .await;
         if let Err(err) = written {
