@@ -184,6 +184,15 @@ impl Backend for SledBackend {
         if writes.is_empty() {
             return Ok(());
         }
+        // One write: as `put` or `remove` (sled batches take its global write lock).
+        if let [(tree, key, value)] = writes.as_slice() {
+            let tree = self.tree(*tree);
+            let done = match value {
+                Some(v) => tree.insert(key.as_slice(), v.as_slice()).map(|_| ()),
+                None => tree.remove(key.as_slice()).map(|_| ()),
+            };
+            return done.map_err(backend_error);
+        }
         let mut batches: BTreeMap<Tree, sled::Batch> = BTreeMap::new();
         for (tree, key, value) in writes {
             let b = batches.entry(tree).or_default();
@@ -192,8 +201,7 @@ impl Backend for SledBackend {
                 None => b.remove(key),
             }
         }
-        // One tree: sled applies a batch atomically without a transaction, which would
-        // serialize with every other (a 403 flood writes one audit event per request).
+        // One tree: sled applies a batch atomically without a transaction.
         if batches.len() == 1 {
             if let Some((tree, batch)) = batches.pop_first() {
                 return self.tree(tree).apply_batch(batch).map_err(backend_error);
