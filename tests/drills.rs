@@ -71,8 +71,12 @@ struct Acked {
     /// Session cookies of acknowledged logins.
     sessions: Vec<String>,
     logins_unanswered: usize,
-    /// Person ids of acknowledged registrations.
+    /// Person ids of acknowledged registrations, and who they are (for resets).
     persons: Vec<String>,
+    registered: Vec<(Someone, String)>,
+    /// Person ids of acknowledged password resets (忘记密码).
+    resets: Vec<String>,
+    resets_unanswered: usize,
 }
 
 /// The audit trail, read offline (the gateway is down).
@@ -202,7 +206,27 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
                     return;
                 };
                 let id = register.register_person(*who, PASSWORD).await;
-                acked_r.lock().unwrap().persons.push(id);
+                let mut a = acked_r.lock().unwrap();
+                a.persons.push(id.clone());
+                a.registered.push((*who, id));
+            }
+        }));
+
+        // Resets: 忘记密码 of people registered in earlier drills, one after another.
+        let reset = Browser::with_agent(&gw, "drill-reset");
+        let earlier = acked.lock().unwrap().registered.clone();
+        let (stop_p, acked_p) = (stop.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            for (k, (who, id)) in earlier.iter().cycle().enumerate() {
+                if stop_p.load(Ordering::SeqCst) {
+                    return;
+                }
+                acked_p.lock().unwrap().resets_unanswered += 1;
+                let password = format!("Drill-Reset-{drill}-{k}");
+                reset.reset_person_password(*who, &password).await;
+                let mut a = acked_p.lock().unwrap();
+                a.resets_unanswered -= 1;
+                a.resets.push(id.clone());
             }
         }));
 
@@ -288,6 +312,24 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
                 a.logins_unanswered
             ));
         }
+        let resets = of("recovery.person_reset");
+        for id in &a.resets {
+            checks += 1;
+            let acknowledged = a.resets.iter().filter(|r| *r == id).count();
+            let audited = resets.iter().filter(|e| e["person"] == id.as_str()).count();
+            if audited < acknowledged {
+                lost.push(format!(
+                    "drill {drill}: {acknowledged} resets of {id} acknowledged, {audited} audited"
+                ));
+            }
+        }
+        if resets.len() > a.resets.len() + a.resets_unanswered {
+            lost.push(format!(
+                "drill {drill}: {} reset events for {} resets sent",
+                resets.len(),
+                a.resets.len() + a.resets_unanswered
+            ));
+        }
         drop(store);
         let sessions = a.sessions;
 
@@ -306,11 +348,12 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
     }
     let a = acked.lock().unwrap();
     println!(
-        "kill -9 drill: {n} drills in {:.1} s; acknowledged: {} grants, {} logins, {} registrations; {checks} checks; lost: {}",
+        "kill -9 drill: {n} drills in {:.1} s; acknowledged: {} grants, {} logins, {} registrations, {} password resets; {checks} checks; lost: {}",
         started.elapsed().as_secs_f64(),
         a.grants.len(),
         a.sessions.len(),
         a.persons.len(),
+        a.resets.len(),
         lost.len()
     );
     assert!(lost.is_empty(), "lost after kill -9: {lost:#?}");
