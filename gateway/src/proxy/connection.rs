@@ -1,5 +1,6 @@
-//! What every connection of the public listener passes before HTTP: a cap on the
-//! connections one client address holds, and a deadline for a request's headers.
+//! What every connection of the public listeners (and the redirect listener) passes
+//! before HTTP: a cap on the connections one client address holds, and a deadline for a
+//! request's headers.
 //!
 //! Contract: [`Guarded`] wraps the gateway's pingora app. A connection from an address
 //! that already holds `limits.connections_per_ip` is closed unanswered (a trusted proxy
@@ -79,7 +80,8 @@ impl<A> Guarded<A> {
             Some(ip) if !self.limits.trusted.contains(ip) => {
                 let slot = self.open.take(ip.to_canonical(), self.limits.per_ip);
                 if slot.is_none() {
-                    tracing::warn!(client = %ip, "connection refused: too many from this address");
+                    // Not a warning: under a flood it would be one log line per attempt.
+                    tracing::debug!(client = %ip, "connection refused: too many from this address");
                 }
                 Some(slot?)
             }
