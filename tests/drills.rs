@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use taxgate::store::records::{Officer, Person};
 use taxgate::store::{keys, Tree};
 
-/// How many kills: `TAXGATE_DRILL_KILLS`, default 10.
-fn kills() -> usize {
-    std::env::var("TAXGATE_DRILL_KILLS")
+/// A drill's length from the environment variable `name`, else `default`.
+fn length(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10)
+        .unwrap_or(default)
 }
 
 /// The grant sets the grants writer cycles through (never empty: no unbind, so the
@@ -124,7 +124,7 @@ fn granted_in(detail: &str) -> Option<String> {
 
 #[tokio::test]
 async fn kill_9_during_writes_loses_nothing_acknowledged() {
-    let n = kills();
+    let n = length("TAXGATE_DRILL_KILLS", 10);
     let dir = tempfile::tempdir().unwrap();
     let people = drill_people(n * 30);
     let fixture = dir.path().join("realname.yaml");
@@ -365,10 +365,7 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
 /// is refused and the last good one is in force at the end.
 #[tokio::test]
 async fn policy_reloads_under_load_never_fail_a_request() {
-    let reloads: usize = std::env::var("TAXGATE_DRILL_RELOADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+    let reloads = length("TAXGATE_DRILL_RELOADS", 100);
     let gw = Gateway::start_with(GatewayOptions {
         own_policies: true,
         ..Default::default()

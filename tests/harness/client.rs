@@ -68,16 +68,7 @@ pub struct Browser {
 /// The client of a plain-HTTP gateway: https is never used, so it trusts no root (and
 /// reads none from the system).
 fn plain_client() -> HttpClient {
-    pingora::tls::install_default_crypto_provider();
-    let tls = rustls::ClientConfig::builder()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Client::builder(TokioExecutor::new()).build(connector)
+    http_client::with_roots(pingora::tls::RootCertStore::empty())
 }
 
 impl Browser {

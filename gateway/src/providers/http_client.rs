@@ -22,6 +22,12 @@ pub fn client(ca_file: Option<&Path>) -> Result<HttpClient, ProviderError> {
         None => pingora::tls::load_platform_certs_incl_env_into_store(&mut roots),
     };
     loaded.map_err(|e| ProviderError::Unavailable(format!("TLS roots: {e}")))?;
+    Ok(with_roots(roots))
+}
+
+/// A client whose `https://` trusts exactly `roots` (none: plain HTTP only).
+pub fn with_roots(roots: RootCertStore) -> HttpClient {
+    pingora::tls::install_default_crypto_provider();
     let tls = ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -30,7 +36,7 @@ pub fn client(ca_file: Option<&Path>) -> Result<HttpClient, ProviderError> {
         .https_or_http()
         .enable_http1()
         .build();
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 #[cfg(test)]
