@@ -725,6 +725,7 @@ async fn put_session(
         last_seen: now,
         csrf_token: "bench-csrf".into(),
         client_ip: "127.0.0.1".into(),
+        login: Default::default(),
     };
     app.store
         .put(Tree::Sessions, &hash, &s)
@@ -775,6 +776,7 @@ pub async fn prepare(
             expires_at: now + 3600,
             officers: BTreeMap::from([("o".to_string(), o.person.clone())]),
             failures: 0,
+            login: Default::default(),
         };
         // The store key of a ticket is its keyed hash (auth/login.rs `ticket_hash`).
         let hash = app.keyed.hash("login-ticket", &ticket_token(i));

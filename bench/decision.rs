@@ -104,14 +104,17 @@ async fn decide(app: &App, token: &str, now: i64) -> bool {
     };
     let roles = ctx.officer().role_names();
     app.policy
-        .authorize_module(&facts(ctx.officer(), &roles), data::MODULE)
+        .authorize_module(
+            &facts(ctx.officer(), &roles, ctx.session().login),
+            data::MODULE,
+        )
         .is_allowed()
 }
 
 fn cedar_only(app: &App, officer: &Officer) -> bool {
     let roles = officer.role_names();
     app.policy
-        .authorize_module(&facts(officer, &roles), data::MODULE)
+        .authorize_module(&facts(officer, &roles, Default::default()), data::MODULE)
         .is_allowed()
 }
 

@@ -11,7 +11,7 @@ use crate::auth::throttle::RateClass;
 use crate::error::{Code, Error};
 use crate::identity::{mask_name, mask_phone};
 use crate::policy::{Decision, EnterpriseAction, ModuleView};
-use crate::store::records::{Enterprise, Source, TaxAuthority};
+use crate::store::records::{Enterprise, LoginKind, Source, TaxAuthority};
 use crate::store::Tree;
 use serde::{Deserialize, Serialize};
 
@@ -198,7 +198,7 @@ pub async fn officer(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespons
     count_login(app, "officer", &s);
     let s = s?;
     let roles = s.entry.officer.role_names();
-    let modules = app.authorized_modules(&s.entry.officer, &roles);
+    let modules = app.authorized_modules(&s.entry.officer, &roles, s.login);
     Ok(ApiResponse::ok(&serde_json::json!({
         "enterprise": enterprise_view(&s.enterprise),
         "officer": { "name": s.entry.person.name, "roles": roles },
@@ -220,12 +220,15 @@ pub async fn session(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespons
         .await?
         .ok_or_else(|| Error::new(Code::Unauthenticated))?;
     let roles = ctx.officer().role_names();
+    let login = ctx.session().login;
     let can_manage = matches!(
-        app.policy
-            .authorize_enterprise(&facts(ctx.officer(), &roles), EnterpriseAction::ManageUsers),
+        app.policy.authorize_enterprise(
+            &facts(ctx.officer(), &roles, login),
+            EnterpriseAction::ManageUsers
+        ),
         Decision::Allow
     );
-    let modules = app.authorized_modules(ctx.officer(), &roles);
+    let modules = app.authorized_modules(ctx.officer(), &roles, login);
     Ok(ApiResponse::ok(&serde_json::json!({
         "enterprise": enterprise_view(&enterprise),
         "officer": { "name": person.name, "roles": roles },
@@ -245,14 +248,16 @@ pub async fn logout(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse
 }
 
 impl App {
-    /// The module tree this officer may use, each node with its routed path.
+    /// The module tree this officer may use in a session opened by `login`, each node
+    /// with its routed path.
     pub fn authorized_modules(
         &self,
         officer: &crate::store::records::Officer,
         roles: &[&'static str],
+        login: LoginKind,
     ) -> Vec<ModuleView> {
         self.policy
-            .authorized_tree(&facts(officer, roles), &|id| self.routes.path_of(id))
+            .authorized_tree(&facts(officer, roles, login), &|id| self.routes.path_of(id))
     }
 
     /// The whole catalog with routed paths.

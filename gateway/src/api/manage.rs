@@ -11,7 +11,7 @@ use crate::auth::session::SessionContext;
 use crate::error::{Code, Error};
 use crate::identity::mask_name;
 use crate::policy::{EnterpriseAction, ModuleView};
-use crate::store::records::Officer;
+use crate::store::records::{LoginKind, Officer};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -20,9 +20,10 @@ use std::collections::BTreeSet;
 async fn manager(app: &App, req: &ApiRequest, now: i64) -> Result<SessionContext, Error> {
     let ctx = require_session(app, req, now).await?;
     let roles = ctx.officer().role_names();
-    let decision = app
-        .policy
-        .authorize_enterprise(&facts(ctx.officer(), &roles), EnterpriseAction::ManageUsers);
+    let decision = app.policy.authorize_enterprise(
+        &facts(ctx.officer(), &roles, ctx.session().login),
+        EnterpriseAction::ManageUsers,
+    );
     if !decision.is_allowed() {
         app.audit
             .record(
@@ -49,20 +50,37 @@ fn manager_of<'a>(ctx: &'a SessionContext, req: &'a ApiRequest) -> Manager<'a> {
     }
 }
 
-/// The module ids an officer holds: the highest allowed nodes of his tree.
+/// The module ids an officer holds: the highest nodes of the catalog he may use in a
+/// session of some login kind (a policy may keep a granted module to certificate
+/// logins; the 授权 page still shows it as held).
 pub fn effective_grants(app: &App, officer: &Officer) -> Vec<String> {
-    fn walk(nodes: &[ModuleView], out: &mut Vec<String>) {
+    fn allowed_ids(nodes: &[ModuleView], out: &mut BTreeSet<String>) {
         for n in nodes {
             if n.allowed {
+                out.insert(n.id.clone());
+            }
+            allowed_ids(&n.children, out);
+        }
+    }
+    fn highest(nodes: &[ModuleView], allowed: &BTreeSet<String>, out: &mut Vec<String>) {
+        for n in nodes {
+            if allowed.contains(&n.id) {
                 out.push(n.id.clone());
             } else {
-                walk(&n.children, out);
+                highest(&n.children, allowed, out);
             }
         }
     }
     let roles = officer.role_names();
+    let mut allowed = BTreeSet::new();
+    for login in LoginKind::ALL {
+        allowed_ids(
+            &app.authorized_modules(officer, &roles, login),
+            &mut allowed,
+        );
+    }
     let mut out = Vec::new();
-    walk(&app.authorized_modules(officer, &roles), &mut out);
+    highest(&app.full_module_tree(), &allowed, &mut out);
     out
 }
 

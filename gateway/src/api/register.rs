@@ -8,6 +8,7 @@ use crate::auth::throttle::RateClass;
 use crate::error::{Code, Error};
 use crate::identity::{mask_name, mask_phone, IdNumber, PersonName, Phone};
 use crate::providers::sms::Purpose;
+use crate::store::records::LoginKind;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -262,7 +263,7 @@ pub async fn confirm(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespons
         .await?;
     let roles = officer.role_names();
     let grants: Vec<String> = app
-        .authorized_modules(&officer, &roles)
+        .authorized_modules(&officer, &roles, LoginKind::Password)
         .into_iter()
         .map(|m| m.id)
         .collect();

@@ -19,7 +19,7 @@ use crate::audit::Event;
 use crate::error::{Code, Error};
 use crate::policy::{Decision, EnterpriseAction};
 use crate::providers::sms::Purpose;
-use crate::store::records::{Enterprise, LoginTicket, Person, Session};
+use crate::store::records::{Enterprise, LoginKind, LoginTicket, Person, Session};
 use crate::store::{keys, Tree, TxError};
 use scoped_futures::ScopedFutureExt;
 use std::collections::BTreeMap;
@@ -47,6 +47,7 @@ pub enum Verification<'a> {
 
 pub struct NewSession {
     pub token: String,
+    pub login: LoginKind,
     pub csrf_token: String,
     pub enterprise: Enterprise,
     pub entry: OfficerEntry,
@@ -134,6 +135,7 @@ impl App {
             expires_at: now + self.config.limits.login_ticket.as_secs() as i64,
             officers: ids,
             failures: 0,
+            login: LoginKind::Password,
         };
         let slot = self.audit.slot(now).await?;
         let event = Event::new("login.enterprise", "ok")
@@ -244,7 +246,7 @@ impl App {
         now: i64,
     ) -> Result<NewSession, Error> {
         let checked = self.ticket_officer(ticket, officer_id, client, now).await;
-        let (hash, _, enterprise, entry) = match checked {
+        let (hash, ticket_record, enterprise, entry) = match checked {
             Ok(c) => c,
             Err(e) => {
                 self.audit
@@ -282,10 +284,10 @@ impl App {
             return Err(e);
         }
         let roles = entry.officer.role_names();
-        if let Decision::Deny { .. } = self
-            .policy
-            .authorize_enterprise(&facts(&entry.officer, &roles), EnterpriseAction::Enter)
-        {
+        if let Decision::Deny { .. } = self.policy.authorize_enterprise(
+            &facts(&entry.officer, &roles, ticket_record.login),
+            EnterpriseAction::Enter,
+        ) {
             audit("denied_by_policy").await;
             self.store.flush().await?;
             return Err(Error::new(Code::NotBound));
@@ -300,6 +302,7 @@ impl App {
             last_seen: now,
             csrf_token: crate::crypto::secrets::token(),
             client_ip: client.ip.clone(),
+            login: ticket_record.login,
         };
         let index = keys::session_of_officer(&session.enterprise, &session.person, &token_hash);
         let slot = &self.audit.slot(now).await?;
@@ -328,6 +331,7 @@ impl App {
         self.store.flush().await?;
         Ok(NewSession {
             token,
+            login: session.login,
             csrf_token: session.csrf_token,
             enterprise,
             entry,

@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::error::Error;
 use crate::policy::OfficerFacts;
-use crate::store::records::{Officer, Person};
+use crate::store::records::{LoginKind, Officer, Person};
 use crate::store::{keys, Tree};
 
 pub struct OfficerEntry {
@@ -27,13 +27,19 @@ impl OfficerEntry {
     }
 }
 
-/// The facts about `officer` that the policies read; `roles` must outlive the facts.
-pub fn facts<'a>(officer: &'a Officer, roles: &'a [&'static str]) -> OfficerFacts<'a> {
+/// The facts about `officer`, acting in a session opened by a `login`, that the
+/// policies read; `roles` must outlive the facts.
+pub fn facts<'a>(
+    officer: &'a Officer,
+    roles: &'a [&'static str],
+    login: LoginKind,
+) -> OfficerFacts<'a> {
     OfficerFacts {
         enterprise: &officer.enterprise,
         person: &officer.person,
         roles,
         grants: officer.grants.as_ref(),
+        login,
     }
 }
 

@@ -264,6 +264,7 @@ mod tests {
             last_seen: now,
             csrf_token: "c".into(),
             client_ip: "127.0.0.1".into(),
+            login: Default::default(),
         };
         app.store
             .put(Tree::Sessions, &hash, &session)

@@ -253,6 +253,7 @@ mod tests {
             last_seen,
             csrf_token: "c".into(),
             client_ip: "127.0.0.1".into(),
+            login: Default::default(),
         }
     }
 

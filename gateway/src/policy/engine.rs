@@ -24,7 +24,7 @@ use cedar_policy::{ActionConstraint, Authorizer, Entities, Entity, EntityUid, Po
 use serde::Serialize;
 
 use super::catalog::Catalog;
-use super::entities::{EnterpriseAction, EntityKit, ModuleRef, OfficerFacts};
+use super::entities::{EnterpriseAction, EntityKit, LoginKind, ModuleRef, OfficerFacts};
 use super::error::PolicyError;
 use super::loader::{self, Fingerprint};
 use super::tree::{self, ModuleView};
@@ -133,11 +133,13 @@ fn use_decisions_cacheable(set: &PolicySet) -> bool {
     })
 }
 
-/// The cache key of a `use` decision: everything the officer entity carries except who
-/// he is. Roles come sorted (a `BTreeSet`), grants too.
+/// The cache key of a `use` decision: the request context and everything the officer
+/// entity carries except who he is. Roles come sorted (a `BTreeSet`), grants too.
 fn use_cache_key(k: &mut String, officer: &OfficerFacts<'_>, module_id: &str) {
     k.clear();
     k.push_str(module_id);
+    k.push('\0');
+    k.push_str(officer.login.as_str());
     k.push('\0');
     for r in officer.roles {
         k.push_str(r);
@@ -349,7 +351,12 @@ impl PolicyEngine {
         let current = self.current.load();
         // Err: the officer could not be turned into an entity (a denial never cached).
         let decide = || match self.kit.officer(officer) {
-            Ok(entity) => Ok(self.decide_module(&current.by_action.use_module, entity, module)),
+            Ok(entity) => Ok(self.decide_module(
+                &current.by_action.use_module,
+                entity,
+                module,
+                officer.login,
+            )),
             Err(e) => Err(Self::entity_failure(&e)),
         };
         let Some(cache) = &current.use_cache else {
@@ -396,10 +403,10 @@ impl PolicyEngine {
         enterprise: &str,
         action: EnterpriseAction,
     ) -> Decision {
-        let built = self
-            .kit
-            .officer(officer)
-            .and_then(|o| self.kit.enterprise_request(o, enterprise, action));
+        let built = self.kit.officer(officer).and_then(|o| {
+            self.kit
+                .enterprise_request(o, enterprise, action, officer.login)
+        });
         match built {
             Ok((request, entities)) => {
                 let current = self.current.load();
@@ -422,8 +429,13 @@ impl PolicyEngine {
         let current = self.current.load();
         let mut allowed = |id: &str| {
             self.kit.module(id).is_some_and(|m| {
-                self.decide_module(&current.by_action.use_module, entity.clone(), m)
-                    .is_allowed()
+                self.decide_module(
+                    &current.by_action.use_module,
+                    entity.clone(),
+                    m,
+                    officer.login,
+                )
+                .is_allowed()
             })
         };
         tree::authorized_tree(&self.catalog, &mut allowed, paths)
@@ -440,8 +452,9 @@ impl PolicyEngine {
         policies: &PolicySet,
         officer: Entity,
         module: ModuleRef<'_>,
+        login: LoginKind,
     ) -> Decision {
-        match self.kit.module_request(officer, module) {
+        match self.kit.module_request(officer, module, login) {
             Ok((request, entities)) => self.decide(policies, &request, &entities),
             Err(e) => Self::entity_failure(&e),
         }

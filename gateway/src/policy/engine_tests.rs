@@ -35,6 +35,7 @@ fn facts<'a>(
         person: "p",
         roles,
         grants,
+        login: LoginKind::Password,
     }
 }
 
@@ -351,25 +352,28 @@ fn split_by_action_matches_whole_set() {
                     },
                 }
             };
-            for m in cat.ids() {
-                let (req, ents) = kit
-                    .module_request(kit.officer(&o).unwrap(), kit.module(m).unwrap())
-                    .unwrap();
-                assert_eq!(
-                    e.authorize_module(&o, m),
-                    expect(&req, &ents),
-                    "{r:?} {g:?} {m}"
-                );
-            }
-            for a in [EnterpriseAction::Enter, EnterpriseAction::ManageUsers] {
-                for target in [E1, E2] {
+            for login in LoginKind::ALL {
+                let o = OfficerFacts { login, ..o };
+                for m in cat.ids() {
                     let (req, ents) = kit
-                        .enterprise_request(kit.officer(&o).unwrap(), target, a)
+                        .module_request(kit.officer(&o).unwrap(), kit.module(m).unwrap(), login)
                         .unwrap();
                     assert_eq!(
-                        e.authorize_enterprise_of(&o, target, a),
-                        expect(&req, &ents)
+                        e.authorize_module(&o, m),
+                        expect(&req, &ents),
+                        "{r:?} {g:?} {m} {login:?}"
                     );
+                }
+                for a in [EnterpriseAction::Enter, EnterpriseAction::ManageUsers] {
+                    for target in [E1, E2] {
+                        let (req, ents) = kit
+                            .enterprise_request(kit.officer(&o).unwrap(), target, a, login)
+                            .unwrap();
+                        assert_eq!(
+                            e.authorize_enterprise_of(&o, target, a),
+                            expect(&req, &ents)
+                        );
+                    }
                 }
             }
         }
@@ -412,6 +416,7 @@ fn a_policy_naming_one_officer_turns_the_use_cache_off() {
         person: "p1",
         roles: &roles,
         grants: None,
+        login: LoginKind::Password,
     };
     let p2 = OfficerFacts { person: "p2", ..p1 };
     // Same roles and grants: a cache keyed by them would hand p2 the answer of p1.

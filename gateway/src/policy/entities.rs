@@ -9,7 +9,8 @@
 //! by this module from validated data, so they are not re-checked against the
 //! schema per request (the schema shape is pinned by the unit tests instead).
 //! Entity ids: `Officer::"<enterprise>/<person>"`, `Enterprise::"<enterprise>"`,
-//! `Module::"<catalog id>"`.
+//! `Module::"<catalog id>"`. Every request has the context `{ login: LoginKind::"…" }`
+//! (how the session's enterprise login was passed); the three contexts are built once.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
@@ -20,6 +21,7 @@ use cedar_policy::{
 
 use super::catalog::Catalog;
 use super::error::PolicyError;
+pub use crate::store::records::LoginKind;
 
 /// What the store knows about the officer making a request.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +35,8 @@ pub struct OfficerFacts<'a> {
     /// `None`: never customized, the policy defaults apply.
     /// `Some(empty)`: every permission revoked (unbound).
     pub grants: Option<&'a BTreeSet<String>>,
+    /// How the session (or the login being completed) passed stage 1.
+    pub login: LoginKind,
 }
 
 /// The actions on an enterprise (resource `Enterprise`).
@@ -55,6 +59,8 @@ pub(crate) struct EntityKit {
     action_enter: EntityUid,
     modules: HashMap<String, ModuleEntry>,
     empty: Entities,
+    /// The request context of each login kind, in [`LoginKind::ALL`] order.
+    contexts: [Context; 3],
 }
 
 /// The pre-built store of one module.
@@ -100,7 +106,19 @@ impl EntityKit {
                 },
             );
         }
+        let login_type = type_name("LoginKind")?;
+        let context = |kind: LoginKind| {
+            let uid =
+                EntityUid::from_type_name_and_id(login_type.clone(), EntityId::new(kind.as_str()));
+            Context::from_pairs([(
+                "login".to_string(),
+                RestrictedExpression::new_entity_uid(uid),
+            )])
+            .map_err(|e| PolicyError::Entity(format!("context: {e}")))
+        };
+        let [p, c, d] = LoginKind::ALL;
         Ok(EntityKit {
+            contexts: [context(p)?, context(c)?, context(d)?],
             officer_type: type_name("Officer")?,
             enterprise_type: type_name("Enterprise")?,
             module_type,
@@ -129,6 +147,15 @@ impl EntityKit {
             Some(EnterpriseAction::ManageUsers) => &self.action_manage_users,
             Some(EnterpriseAction::Enter) => &self.action_enter,
         }
+    }
+
+    fn context(&self, login: LoginKind) -> Context {
+        let i = match login {
+            LoginKind::Password => 0,
+            LoginKind::Ca => 1,
+            LoginKind::Device => 2,
+        };
+        self.contexts.get(i).cloned().unwrap_or_else(Context::empty)
     }
 
     pub(crate) fn enterprise_uid(&self, enterprise: &str) -> EntityUid {
@@ -172,12 +199,13 @@ impl EntityKit {
         &self,
         officer: Entity,
         module: ModuleRef<'_>,
+        login: LoginKind,
     ) -> Result<(Request, Entities), PolicyError> {
         let request = Request::new(
             officer.uid(),
             self.action_use.clone(),
             module.0.uid.clone(),
-            Context::empty(),
+            self.context(login),
             None,
         )
         .map_err(|e| PolicyError::Entity(e.to_string()))?;
@@ -196,12 +224,13 @@ impl EntityKit {
         officer: Entity,
         enterprise: &str,
         action: EnterpriseAction,
+        login: LoginKind,
     ) -> Result<(Request, Entities), PolicyError> {
         let request = Request::new(
             officer.uid(),
             self.action_uid(Some(action)).clone(),
             self.enterprise_uid(enterprise),
-            Context::empty(),
+            self.context(login),
             None,
         )
         .map_err(|e| PolicyError::Entity(e.to_string()))?;
@@ -260,6 +289,7 @@ mod tests {
                 person: "p1",
                 roles: &["tax_officer", "agent"],
                 grants,
+                login: LoginKind::Ca,
             };
             let officer = kit.officer(&facts).unwrap();
             let module = kit
@@ -271,7 +301,11 @@ mod tests {
             let all = [officer.clone(), module];
             Entities::from_entities(all, Some(&schema)).unwrap();
             let (req, ents) = kit
-                .module_request(officer.clone(), kit.module("wycx.sbxx").unwrap())
+                .module_request(
+                    officer.clone(),
+                    kit.module("wycx.sbxx").unwrap(),
+                    LoginKind::Ca,
+                )
                 .unwrap();
             assert_eq!(ents.len(), 2);
             assert!(ents.is_ancestor_of(
@@ -282,7 +316,7 @@ mod tests {
                 req.principal().unwrap().clone(),
                 req.action().unwrap().clone(),
                 req.resource().unwrap().clone(),
-                Context::empty(),
+                req.context().unwrap().clone(),
                 Some(&schema),
             )
             .unwrap();

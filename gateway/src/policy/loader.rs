@@ -21,7 +21,7 @@ use cedar_policy::{
 use sha2::{Digest, Sha256};
 
 use super::catalog::Catalog;
-use super::entities::{EnterpriseAction, EntityKit, OfficerFacts};
+use super::entities::{EnterpriseAction, EntityKit, LoginKind, OfficerFacts};
 use super::error::PolicyError;
 
 /// A validated schema + policy set, as read from disk.
@@ -301,6 +301,7 @@ fn check_entities_conform(schema: &Schema, kit: &EntityKit) -> Result<(), Policy
         person: "P",
         roles: &["tax_officer"],
         grants: Some(&grants),
+        login: LoginKind::Password,
     };
     let officer = kit.officer(&facts)?;
     let mut sample = vec![officer.clone()];
@@ -308,14 +309,18 @@ fn check_entities_conform(schema: &Schema, kit: &EntityKit) -> Result<(), Policy
         if let Some(entity) = module.entity() {
             sample.push(entity.clone());
         }
-        let (req, _) = kit.module_request(officer.clone(), module)?;
-        recheck(&req, schema).map_err(|e| mismatch("`use` request", e))?;
+        for login in LoginKind::ALL {
+            let (req, _) = kit.module_request(officer.clone(), module, login)?;
+            recheck(&req, schema).map_err(|e| mismatch("`use` request", e))?;
+        }
     }
     Entities::from_entities(sample, Some(schema))
         .map_err(|e| mismatch("Officer/Module entities", e.to_string()))?;
     for action in [EnterpriseAction::ManageUsers, EnterpriseAction::Enter] {
-        let (req, _) = kit.enterprise_request(officer.clone(), "E", action)?;
-        recheck(&req, schema).map_err(|e| mismatch("enterprise request", e))?;
+        for login in LoginKind::ALL {
+            let (req, _) = kit.enterprise_request(officer.clone(), "E", action, login)?;
+            recheck(&req, schema).map_err(|e| mismatch("enterprise request", e))?;
+        }
     }
     Ok(())
 }
@@ -328,7 +333,7 @@ fn recheck(req: &Request, schema: &Schema) -> Result<(), String> {
         p.clone(),
         a.clone(),
         r.clone(),
-        Context::empty(),
+        req.context().cloned().unwrap_or_else(Context::empty),
         Some(schema),
     )
     .map(|_| ())

@@ -26,7 +26,7 @@ mod watcher;
 
 pub use catalog::{Catalog, ModuleNode};
 pub use engine::{Decision, LastReload, PolicyEngine, PolicyStatus};
-pub use entities::{officer_id, EnterpriseAction, OfficerFacts};
+pub use entities::{officer_id, EnterpriseAction, LoginKind, OfficerFacts};
 pub use error::PolicyError;
 pub use loader::Fingerprint;
 pub use tree::ModuleView;

@@ -191,10 +191,10 @@ impl Gateway {
                 return Ok(Outcome::Answered);
             }
         }
-        let decision = self
-            .app
-            .policy
-            .authorize_module(&facts(live.officer(), live.roles()), &route.module);
+        let decision = self.app.policy.authorize_module(
+            &facts(live.officer(), live.roles(), live.session().login),
+            &route.module,
+        );
         self.app.metrics.decision(decision.is_allowed());
         if let Decision::Deny { policies } = decision {
             let path = req.uri.path().to_string();

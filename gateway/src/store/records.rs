@@ -177,6 +177,33 @@ impl Officer {
     }
 }
 
+/// How the enterprise proved itself at login stage 1 (seed §1.1, the entries of 企业用户):
+/// 用户名登录 (account and password), CA登录 (a certificate of the tax bureau's CA) or
+/// 税控设备登录 (the certificate of a tax control device). Kept in the login ticket and the
+/// session; Cedar reads it as `context.login` (`LoginKind::"password"`, `"ca"`, `"device"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginKind {
+    /// Records written before certificate login existed were all password logins.
+    #[default]
+    Password,
+    Ca,
+    Device,
+}
+
+impl LoginKind {
+    pub const ALL: [LoginKind; 3] = [LoginKind::Password, LoginKind::Ca, LoginKind::Device];
+
+    /// The name on the wire, in the audit and in Cedar (`LoginKind::"<name>"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginKind::Password => "password",
+            LoginKind::Ca => "ca",
+            LoginKind::Device => "device",
+        }
+    }
+}
+
 /// A server-side session (SPEC S5). Keyed by the hash of its cookie token.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Session {
@@ -186,6 +213,9 @@ pub struct Session {
     pub last_seen: UnixTime,
     pub csrf_token: String,
     pub client_ip: String,
+    /// How stage 1 of this session's login was passed.
+    #[serde(default)]
+    pub login: LoginKind,
 }
 
 impl std::fmt::Debug for Session {
@@ -194,6 +224,7 @@ impl std::fmt::Debug for Session {
             .field("enterprise", &self.enterprise)
             .field("person", &self.person)
             .field("created_at", &self.created_at)
+            .field("login", &self.login)
             .finish_non_exhaustive()
     }
 }
@@ -209,6 +240,9 @@ pub struct LoginTicket {
     pub officers: BTreeMap<String, String>,
     #[serde(default)]
     pub failures: u32,
+    /// How stage 1 was passed; the session opened by stage 2 keeps it.
+    #[serde(default)]
+    pub login: LoginKind,
 }
 
 /// An issued image captcha: the answer's keyed hash, single use (SPEC S2).
