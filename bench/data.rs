@@ -66,6 +66,7 @@ pub fn config(data_dir: &Path, routes: Vec<Route>) -> Config {
         tls: None,
         trusted_proxies: TrustedProxies::default(),
         upstream_ca_file: None,
+        ca_roots: Vec::new(),
         threads: 2,
         work_stealing: false,
         shutdown_grace: Duration::from_secs(1),

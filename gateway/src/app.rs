@@ -6,6 +6,7 @@
 
 use crate::audit::Audit;
 use crate::auth::session_cache::SessionCache;
+use crate::auth::trust::TrustAnchors;
 use crate::config::{CaptchaProvider, Config, SmsProvider, StoreKind};
 use crate::crypto::password::Hasher;
 use crate::crypto::secrets::Keyed;
@@ -38,6 +39,8 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// This process among the nodes sharing the store (random per start).
     pub node_id: String,
+    /// The CAs of certificate login (CA登录, 税控设备登录); empty: that login is off.
+    pub trust: Arc<TrustAnchors>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +117,7 @@ impl App {
                     .map_err(|e| StartError::Other(e.to_string()))?,
             )),
         };
+        let trust = Arc::new(TrustAnchors::load(&config.ca_roots).map_err(StartError::Other)?);
         let metrics =
             crate::metrics::Metrics::new().map_err(|e| StartError::Other(e.to_string()))?;
         let sessions = Arc::new(SessionCache::new(config.session_cache_entries));
@@ -124,6 +128,7 @@ impl App {
             store.watch(sessions.clone());
         }
         Ok(App {
+            trust,
             metrics,
             node_id: crate::crypto::secrets::short_id(),
             sessions,
@@ -159,6 +164,7 @@ pub fn test_app(dir: &std::path::Path) -> App {
         tls: None,
         trusted_proxies: TrustedProxies::default(),
         upstream_ca_file: None,
+        ca_roots: Vec::new(),
         threads: 1,
         work_stealing: false,
         shutdown_grace: std::time::Duration::from_secs(1),

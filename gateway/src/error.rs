@@ -25,6 +25,22 @@ pub enum Code {
     /// The HTTP method is not one this path answers (HTTP 405).
     HttpMethodNotAllowed,
     NotBound,
+    /// Certificate login: the challenge is unknown, used, expired or another client's.
+    ChallengeInvalid,
+    /// No configured CA issued the certificate (or its chain is incomplete).
+    CertUntrusted,
+    /// A certificate of the chain is outside its validity period.
+    CertExpired,
+    /// A certificate of the chain is on its CA's revocation list.
+    CertRevoked,
+    /// The certificate's key usage does not allow signing.
+    CertNotForLogin,
+    /// The certificate carries no USCC / TIN.
+    CertNoEnterprise,
+    /// The certificate's enterprise is not known to the tax system.
+    EnterpriseUnknown,
+    /// The signature over the challenge does not verify with the certificate's key.
+    SignatureInvalid,
     AlreadyRegistered,
     PasswordMismatch,
     RealnameFailed,
@@ -50,6 +66,14 @@ impl Code {
             Code::MethodNotAllowed => "该办税人员不能使用此验证方式",
             Code::HttpMethodNotAllowed => "不支持该请求方法",
             Code::NotBound => "未绑定企业",
+            Code::ChallengeInvalid => "证书登录请求已失效，请重新获取后签名",
+            Code::CertUntrusted => "证书不是受信任的CA签发的",
+            Code::CertExpired => "证书已过期或尚未生效",
+            Code::CertRevoked => "证书已被吊销",
+            Code::CertNotForLogin => "该证书不能用于签名登录",
+            Code::CertNoEnterprise => "证书中没有企业的统一社会信用代码或纳税人识别号",
+            Code::EnterpriseUnknown => "证书对应的企业未在电子税务局登记",
+            Code::SignatureInvalid => "证书签名验证失败",
             Code::AlreadyRegistered => "已注册",
             Code::PasswordMismatch => "密码与自然人注册时设置的密码不一致，可使用“忘记密码”重置",
             Code::RealnameFailed => "实名认证未通过",

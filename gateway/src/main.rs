@@ -63,6 +63,32 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Development tools (certificate login of the demo); not for production.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Make a demo CA, a demo tax-device CA and certificates with keys for every
+    /// enterprise of a registry file (what exists is kept).
+    Pki {
+        #[arg(long)]
+        out: PathBuf,
+        /// Default: the repository's config/demo-registry.yaml.
+        #[arg(long)]
+        registry: Option<PathBuf>,
+    },
+    /// Sign a certificate-login challenge with a PKCS#8 PEM key (SM2 or P-256), the way
+    /// an enterprise's signing plug-in would; prints the base64 signature.
+    Sign {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        challenge: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -194,5 +220,24 @@ fn run(command: Command) -> Result<(), String> {
         Command::Store {
             command: StoreCommand::Copy { from, to },
         } => taxgate::commands::store_copy(&from, &to),
+        Command::Dev {
+            command: DevCommand::Pki { out, registry },
+        } => {
+            let registry = registry.unwrap_or_else(|| {
+                taxgate::demo::run::repo_dir().join("config/demo-registry.yaml")
+            });
+            let pki = taxgate::demo::pki::ensure(&out, &registry)?;
+            println!("demo certificates in {}", pki.dir.display());
+            for (account, name) in &pki.enterprises {
+                println!("  {name}: certs/{account}.pem (CA登录, SM2), certs/{account}-device.pem (税控设备登录, P-256)");
+            }
+            Ok(())
+        }
+        Command::Dev {
+            command: DevCommand::Sign { key, challenge },
+        } => {
+            println!("{}", taxgate::demo::pki::sign(&key, &challenge)?);
+            Ok(())
+        }
     }
 }

@@ -213,6 +213,7 @@ impl Bound {
         server.bootstrap();
 
         crate::policy::spawn_reload_watcher(self.app.policy.clone(), Duration::from_secs(1));
+        crate::auth::trust::spawn_refresher(&self.app.trust, Duration::from_secs(1));
         if let Err(e) = crate::auth::janitor::spawn_janitor(&self.app, Duration::from_secs(60)) {
             tracing::error!(error = %e, "janitor not started: expired records are not swept");
         }

@@ -1,10 +1,11 @@
 // Browser tests of the 电子税务局 portal (issue 5). Usage: node portal.test.mjs TAXGATE_BIN
-// [--docs] [name-filter]. Each test starts its own `taxgate demo` (fresh data dir), drives
-// real headless Chromium, and saves a screenshot of its last page under screenshots/.
-import { mkdir, copyFile } from 'node:fs/promises';
+// [--docs] [name-filter]. Each test starts its own `taxgate demo` (fresh data dir; the
+// certificate tests `taxgate serve` with a fresh `taxgate dev pki`), drives real headless
+// Chromium, and saves a screenshot of its last page under screenshots/.
+import { mkdir, copyFile, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startGateway, openBrowser } from './harness.mjs';
+import { startGateway, openBrowser, cli } from './harness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SHOTS = join(HERE, 'screenshots');
@@ -117,10 +118,32 @@ async function grantPage(page, masked) {
   await heading(page, '授权');
 }
 
+// 证书登录: the challenge shown, signed by `taxgate dev sign` with the PKI's key.
+async function certChallenge(page) {
+  await page.getByRole('button', { name: /获取登录挑战$/ }).click();
+  const challenge = await waitText(page.locator('.challenge-text'), /\S/, 'the challenge');
+  await waitText(page.locator('.sign-cmd'), /^taxgate dev sign --key /, 'the signer command');
+  if (!(await page.locator('.sign-cmd').textContent()).endsWith(`--challenge '${challenge}'`)) fail('the signer command lacks the challenge');
+  await waitText(page.locator('.countdown'), /^(1[01]\d|120)$/, 'the expiry countdown');
+  return challenge;
+}
+
+async function certSign(g, key, challenge) {
+  return (await cli(BIN, ['dev', 'sign', '--key', join(g.pki, 'certs', key), '--challenge', challenge])).trim();
+}
+
+async function openCertTab(page, g) {
+  await page.goto(`${g.url}/#/login`);
+  await heading(page, '登录');
+  await page.getByRole('tab', { name: '证书登录' }).click();
+  if ((await page.getByRole('tab', { name: '证书登录' }).getAttribute('aria-selected')) !== 'true') fail('the 证书登录 tab is not selected');
+  if (!page.url().endsWith('#/login/cert')) fail(`tab address: ${page.url()}`);
+}
+
 // ------------------------------------------------------------------ tests
 
 const tests = [];
-const test = (name, fn) => tests.push({ name, fn });
+const test = (name, fn, opts) => tests.push({ name, fn, opts });
 
 test('sms-login', async ({ g, open, docs }) => {
   const { page, context } = await open('zhangsan');
@@ -358,6 +381,55 @@ test('forgot-password-person', async ({ g, open }) => {
   return page;
 });
 
+test('ca-login', async ({ g, open }) => {
+  const { page } = await open('zhangsan');
+  await openCertTab(page, g);
+  // Every field is required; the challenge first.
+  await page.getByRole('button', { name: '登录', exact: true }).click();
+  await waitText(page.locator('.err[data-for=certificate]'), /请输入证书/, 'the empty certificate');
+  await waitText(page.locator('.err[data-for=signature]'), /请输入签名/, 'the empty signature');
+  const challenge = await certChallenge(page);
+  // The CA certificate as a DER .cer file: the page sends it as base64.
+  const pem = await readFile(join(g.pki, 'certs', `${DIANCHI.account}.pem`), 'utf8');
+  const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  await page.getByLabel('证书文件').setInputFiles({ name: 'dianchi.cer', mimeType: 'application/pkix-cert', buffer: der });
+  await waitText(page.locator('.field', { has: page.getByLabel('证书文件') }).locator('.hint'), /已读取 dianchi\.cer（DER/, 'the file read');
+  if ((await page.getByLabel('证书', { exact: true }).inputValue()) !== der.toString('base64')) fail('the DER file not as base64 in 证书');
+  await page.getByLabel('签名', { exact: true }).fill(await certSign(g, `${DIANCHI.account}.key`, challenge));
+  await page.getByRole('button', { name: '登录', exact: true }).click();
+  await heading(page, '办税人员选择');
+  await waitText(page.locator('.lead'), new RegExp(`${DIANCHI.name}[\\s\\S]*CA登录`), 'the enterprise and the login kind');
+  await chooseOfficer(page, ZHANGSAN.masked);
+  await verifyBySms(page, g, ZHANGSAN.phone);
+  await heading(page, '企业办税');
+  await waitText(page.locator('.ent-banner'), new RegExp(`${DIANCHI.name}[\\s\\S]*${ZHANGSAN.name}`), 'enterprise and officer');
+  return page;
+}, { pki: true });
+
+test('ca-login-bad-signature', async ({ g, open }) => {
+  const { page } = await open('zhangsan');
+  await openCertTab(page, g);
+  // The 税控设备 certificate pasted as PEM; the signature is of another text.
+  const challenge = await certChallenge(page);
+  const key = `${DIANCHI.account}-device.key`;
+  await page.getByLabel('证书', { exact: true }).fill(await readFile(join(g.pki, 'certs', `${DIANCHI.account}-device.pem`), 'utf8'));
+  await page.getByLabel('签名', { exact: true }).fill(await certSign(g, key, `${challenge}-not-it`));
+  await page.getByRole('button', { name: '登录', exact: true }).click();
+  await waitText(page.locator('.err[data-for=signature]'), /签名/, 'the SIGNATURE_INVALID message');
+  await heading(page, '登录');
+  if ((await page.getByRole('tab', { name: '证书登录' }).getAttribute('aria-selected')) !== 'true') fail('left the 证书登录 tab');
+  if (!(await page.getByLabel('证书', { exact: true }).inputValue()).includes('BEGIN CERTIFICATE')) fail('the certificate was cleared');
+  // A fresh challenge, signed right: 税控设备登录.
+  const again = await certChallenge(page);
+  if (again === challenge) fail('the same challenge twice');
+  if ((await page.getByLabel('签名', { exact: true }).inputValue()) !== '') fail('the old signature kept with a new challenge');
+  await page.getByLabel('签名', { exact: true }).fill(await certSign(g, key, again));
+  await page.getByRole('button', { name: '登录', exact: true }).click();
+  await heading(page, '办税人员选择');
+  await waitText(page.locator('.lead'), /税控设备登录/, 'the login kind');
+  return page;
+}, { pki: true });
+
 // ------------------------------------------------------------------ runner
 
 async function run() {
@@ -374,7 +446,7 @@ async function run() {
     let g = null, last = null, error = null;
     const shot = join(SHOTS, `${String(i + 1).padStart(2, '0')}-${t.name}.png`);
     try {
-      g = await startGateway(BIN);
+      g = await startGateway(BIN, t.opts);
       const ctx = {
         g,
         open: async (name) => { const b = await openBrowser(name); users.push(b); last = b.page; return b; },

@@ -12,9 +12,18 @@ pub fn status(code: Code) -> u16 {
         | Code::SmsCodeInvalid
         | Code::PasswordMismatch
         | Code::RealnameFailed => 400,
-        Code::BadCredentials | Code::Unauthenticated | Code::TicketInvalid => 401,
+        Code::BadCredentials
+        | Code::Unauthenticated
+        | Code::TicketInvalid
+        | Code::ChallengeInvalid
+        | Code::CertUntrusted
+        | Code::CertExpired
+        | Code::CertRevoked
+        | Code::CertNotForLogin
+        | Code::CertNoEnterprise
+        | Code::SignatureInvalid => 401,
         Code::NotBound | Code::Forbidden | Code::CsrfInvalid | Code::MethodNotAllowed => 403,
-        Code::NotFound => 404,
+        Code::NotFound | Code::EnterpriseUnknown => 404,
         Code::HttpMethodNotAllowed => 405,
         Code::AlreadyRegistered => 409,
         Code::PayloadTooLarge => 413,

@@ -5,7 +5,7 @@
 use super::wire::{ApiRequest, ApiResponse, Text};
 use super::{require_csrf, require_session};
 use crate::app::App;
-use crate::auth::login::{Client, Verification};
+use crate::auth::login::{Client, Stage1, Verification};
 use crate::auth::officers::{facts, OfficerEntry};
 use crate::auth::throttle::RateClass;
 use crate::error::{Code, Error};
@@ -35,7 +35,7 @@ fn enterprise_view(e: &Enterprise) -> EnterpriseView<'_> {
     }
 }
 
-fn count_login<T>(app: &App, stage: &str, r: &Result<T, Error>) {
+pub(super) fn count_login<T>(app: &App, stage: &str, r: &Result<T, Error>) {
     let result = match r {
         Ok(_) => "ok".to_string(),
         Err(e) => serde_json::to_value(e.code)
@@ -121,17 +121,23 @@ pub async fn enterprise(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResp
         .login_enterprise(account, body.password.as_str(), &client(app, req), now)
         .await;
     count_login(app, "enterprise", &stage1);
-    let stage1 = stage1?;
+    Ok(stage1_answer(&stage1?))
+}
+
+/// The answer of stage 1, whichever way it was passed: the ticket for stage 2, the
+/// enterprise, the officers to choose from, and the login kind.
+pub(super) fn stage1_answer(stage1: &Stage1) -> ApiResponse {
     let officers: Vec<OfficerRow> = stage1
         .officers
         .iter()
         .map(|(id, e)| officer_row(id.clone(), e))
         .collect();
-    Ok(ApiResponse::ok(&serde_json::json!({
+    ApiResponse::ok(&serde_json::json!({
         "login_ticket": stage1.ticket,
         "enterprise": enterprise_view(&stage1.enterprise),
         "officers": officers,
-    })))
+        "login": stage1.login.as_str(),
+    }))
 }
 
 #[derive(Deserialize)]

@@ -6,6 +6,7 @@
 //! flow and do only wire work (parse, call an `App` operation, shape the answer).
 //! State-changing calls made with a session must carry its CSRF token.
 
+pub mod certificate_login;
 pub mod error;
 pub mod login;
 pub mod manage;
@@ -46,6 +47,16 @@ async fn route(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Err
         "/login/enterprise" => {
             only(m, Method::POST)?
                 .then(login::enterprise(app, req, now))
+                .await
+        }
+        "/login/ca/challenge" => {
+            only(m, Method::POST)?
+                .then(certificate_login::challenge(app, req, now))
+                .await
+        }
+        "/login/ca" => {
+            only(m, Method::POST)?
+                .then(certificate_login::login(app, req, now))
                 .await
         }
         "/login/officer/sms" => {

@@ -35,6 +35,8 @@ const TICKET_MAX_FAILURES: u32 = 10;
 
 pub struct Stage1 {
     pub ticket: String,
+    /// How stage 1 was passed.
+    pub login: LoginKind,
     pub enterprise: Enterprise,
     /// (per-ticket officer id, officer)
     pub officers: Vec<(String, OfficerEntry)>,
@@ -119,6 +121,23 @@ impl App {
                 .await?;
         }
 
+        let event = Event::new("login.enterprise", "ok")
+            .client(&client.ip)
+            .enterprise(&enterprise.key);
+        self.issue_login_ticket(enterprise, LoginKind::Password, client, &event, now)
+            .await
+    }
+
+    /// Stage 1 passed (by password or certificate): a login ticket for `enterprise` with
+    /// its bound officers, written with the audit `event` in one transaction.
+    pub(super) async fn issue_login_ticket(
+        &self,
+        enterprise: Enterprise,
+        login: LoginKind,
+        client: &Client,
+        event: &Event,
+        now: i64,
+    ) -> Result<Stage1, Error> {
         let entries = self.bound_officers(&enterprise.key).await?;
         let mut officers = Vec::with_capacity(entries.len());
         let mut ids = BTreeMap::new();
@@ -135,14 +154,10 @@ impl App {
             expires_at: now + self.config.limits.login_ticket.as_secs() as i64,
             officers: ids,
             failures: 0,
-            login: LoginKind::Password,
+            login,
         };
         let slot = self.audit.slot(now).await?;
-        let event = Event::new("login.enterprise", "ok")
-            .client(&client.ip)
-            .enterprise(&enterprise.key);
-        let (ticket_hash, record, slot, event) =
-            (&self.ticket_hash(&ticket), &record, &slot, &event);
+        let (ticket_hash, record, slot) = (&self.ticket_hash(&ticket), &record, &slot);
         self.store
             .transaction(|tx| {
                 async move {
@@ -157,6 +172,7 @@ impl App {
         self.store.flush().await?;
         Ok(Stage1 {
             ticket,
+            login,
             enterprise,
             officers,
         })

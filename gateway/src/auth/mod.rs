@@ -7,6 +7,7 @@
 //! client is `TICKET_INVALID`); any unexpected transition is a denial.
 
 pub mod captcha;
+pub mod certificate_login;
 pub mod flow;
 pub mod janitor;
 pub mod login;
@@ -19,6 +20,7 @@ pub mod session;
 pub mod session_cache;
 pub mod sms_codes;
 pub mod throttle;
+pub mod trust;
 
 /// The client a ticket is bound to: its address and a keyed hash of its User-Agent.
 pub fn client_fingerprint(app: &crate::app::App, ip: &str, user_agent: &str) -> String {

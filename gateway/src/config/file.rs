@@ -34,6 +34,9 @@ pub struct ConfigFile {
     /// PEM roots for `https://` upstreams and providers (default: the system's).
     #[serde(default)]
     pub upstream_ca_file: Option<PathBuf>,
+    /// Trust anchors of certificate login (CA登录, 税控设备登录); none: that login is off.
+    #[serde(default)]
+    pub ca_roots: Vec<CaRootFile>,
     #[serde(default)]
     pub threads: Option<usize>,
     /// pingora's work-stealing runtime (one multi-thread runtime) instead of one
@@ -98,6 +101,29 @@ pub struct TlsFile {
     /// `Strict-Transport-Security: max-age` (default one year; 0 sends none).
     #[serde(default)]
     pub hsts_seconds: Option<u64>,
+}
+
+/// One CA whose certificates may log enterprises in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaRootFile {
+    /// Shown in the audit and the logs, e.g. `云南CA`.
+    pub name: String,
+    /// `ca` (CA登录: the bureau's CA) or `device` (税控设备登录: the device CA).
+    pub kind: CertificateLogin,
+    /// The CA's root certificate (PEM).
+    pub root_file: PathBuf,
+    /// The CRL the CA publishes (PEM or DER); re-read when the file changes.
+    #[serde(default)]
+    pub crl_file: Option<PathBuf>,
+}
+
+/// Which enterprise login a CA's certificates give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateLogin {
+    Ca,
+    Device,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

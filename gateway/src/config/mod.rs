@@ -10,8 +10,8 @@ pub mod edge;
 pub mod file;
 
 pub use edge::{Tls, TrustedProxies, Upstream};
-pub use file::Mode;
 use file::{Argon2File, CaptchaFile, ConfigFile, LimitsFile, RealnameFile, SmsFile};
+pub use file::{CertificateLogin, Mode};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +46,8 @@ pub struct Config {
     pub tls: Option<Tls>,
     pub trusted_proxies: TrustedProxies,
     pub upstream_ca_file: Option<PathBuf>,
+    /// Trust anchors of certificate login, in the order they are tried.
+    pub ca_roots: Vec<CaRoot>,
     pub threads: usize,
     pub work_stealing: bool,
     pub shutdown_grace: Duration,
@@ -110,6 +112,15 @@ pub struct Route {
     pub prefix: String,
     pub module: String,
     pub upstream: Upstream,
+}
+
+/// A CA whose certificates log enterprises in (`ca_roots`); the files exist.
+#[derive(Debug, Clone)]
+pub struct CaRoot {
+    pub name: String,
+    pub kind: CertificateLogin,
+    pub root_file: PathBuf,
+    pub crl_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -444,6 +455,36 @@ impl Config {
                 .map_err(|e| invalid("upstream_ca_file", format!("{}: {e}", f.display())))?;
         }
 
+        let mut ca_roots: Vec<CaRoot> = Vec::with_capacity(raw.ca_roots.len());
+        for (i, r) in raw.ca_roots.iter().enumerate() {
+            let key = format!("ca_roots[{i}]");
+            let name = r.name.trim();
+            if name.is_empty() || ca_roots.iter().any(|o| o.name == name) {
+                return Err(invalid(
+                    &format!("{key}.name"),
+                    "each CA needs a name of its own".into(),
+                ));
+            }
+            let root_file = resolve(&r.root_file);
+            let crl_file = r.crl_file.as_deref().map(resolve);
+            for (what, file) in [
+                ("root_file", Some(&root_file)),
+                ("crl_file", crl_file.as_ref()),
+            ] {
+                if let Some(file) = file {
+                    std::fs::metadata(file).map_err(|e| {
+                        invalid(&format!("{key}.{what}"), format!("{}: {e}", file.display()))
+                    })?;
+                }
+            }
+            ca_roots.push(CaRoot {
+                name: name.to_string(),
+                kind: r.kind,
+                root_file,
+                crl_file,
+            });
+        }
+
         Ok(Config {
             mode: raw.mode,
             listen: raw.listen,
@@ -454,6 +495,7 @@ impl Config {
             tls,
             trusted_proxies,
             upstream_ca_file,
+            ca_roots,
             threads: raw.threads.unwrap_or(2).max(1),
             work_stealing: raw.work_stealing.unwrap_or(false),
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_seconds.unwrap_or(5)),

@@ -63,6 +63,7 @@ pub enum CertError {
 }
 
 /// A trust anchor: a root certificate and the CRL it publishes.
+#[derive(Clone)]
 pub struct Anchor {
     root: Certificate,
     crl: Option<CertificateList>,
@@ -375,6 +376,11 @@ pub fn enterprise_id(cert: &Certificate) -> Option<String> {
         })
 }
 
+/// [`enterprise_id`] of a DER certificate; `None` if it does not parse.
+pub fn enterprise_id_of(der: &[u8]) -> Option<String> {
+    enterprise_id(&Certificate::from_der(der).ok()?)
+}
+
 /// A DirectoryString (UTF8, Printable, IA5…) as text.
 fn directory_string(value: &der::Any) -> Option<String> {
     value
@@ -396,106 +402,25 @@ fn directory_string(value: &der::Any) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::dev_ca::{self, Algorithm, DevKey, Spec};
     use super::*;
-    use der::asn1::{BitString, Uint};
     use der::Encode;
-    use signature::Signer;
-    use sm2::elliptic_curve::Generate;
-    use spki::{SubjectPublicKeyInfo, SubjectPublicKeyInfoRef};
-    use std::str::FromStr;
     use std::time::Duration;
-    use x509_cert::builder::profile::BuilderProfile;
-    use x509_cert::builder::{Builder, CertificateBuilder, CrlBuilder};
-    use x509_cert::certificate::TbsCertificate;
-    use x509_cert::crl::RevokedCert;
-    use x509_cert::ext::pkix::{
-        AuthorityKeyIdentifier, CrlNumber, KeyUsages, SubjectKeyIdentifier,
-    };
-    use x509_cert::ext::{Extension, ToExtension};
-    use x509_cert::name::Name;
-    use x509_cert::serial_number::SerialNumber;
-    use x509_cert::time::{Time, Validity};
+    use x509_cert::ext::pkix::KeyUsages;
 
     const USCC: &str = "91530102MA6K0A0018";
 
-    /// A CA or a leaf with the extensions real ones carry.
-    struct Profile {
-        subject: Name,
-        issuer: Option<Name>,
-        usage: KeyUsage,
-        ca: bool,
-    }
-
-    impl BuilderProfile for Profile {
-        fn get_issuer(&self, subject: &Name) -> Name {
-            self.issuer.clone().unwrap_or_else(|| subject.clone())
-        }
-        fn get_subject(&self) -> Name {
-            self.subject.clone()
-        }
-        fn build_extensions(
-            &self,
-            spk: SubjectPublicKeyInfoRef<'_>,
-            issuer_spk: SubjectPublicKeyInfoRef<'_>,
-            tbs: &TbsCertificate,
-        ) -> x509_cert::builder::Result<Vec<Extension>> {
-            let mut e = Vec::new();
-            let issuer_ski = SubjectKeyIdentifier::try_from(issuer_spk)?;
-            let aki = AuthorityKeyIdentifier {
-                key_identifier: Some(issuer_ski.0),
-                ..Default::default()
-            };
-            e.push(aki.to_extension(tbs.subject(), &e)?);
-            let bc = BasicConstraints {
-                ca: self.ca,
-                path_len_constraint: None,
-            };
-            e.push(bc.to_extension(tbs.subject(), &e)?);
-            e.push(self.usage.to_extension(tbs.subject(), &e)?);
-            e.push(SubjectKeyIdentifier::try_from(spk)?.to_extension(tbs.subject(), &e)?);
-            Ok(e)
-        }
-    }
-
-    enum Key {
-        Sm2(sm2::dsa::SigningKey),
-        P256(p256::ecdsa::SigningKey),
-    }
+    struct Key(DevKey);
 
     impl Key {
         fn sm2() -> Key {
-            Key::Sm2(sm2::dsa::SigningKey::new(SM2_ID, &sm2::SecretKey::generate()).unwrap())
+            Key(DevKey::generate(Algorithm::Sm2).unwrap())
         }
         fn p256() -> Key {
-            Key::P256(p256::ecdsa::SigningKey::generate())
-        }
-        fn spki(&self) -> SubjectPublicKeyInfoOwned {
-            match self {
-                Key::Sm2(k) => SubjectPublicKeyInfo::from_key(k.verifying_key()).unwrap(),
-                Key::P256(k) => SubjectPublicKeyInfo::from_key(k.verifying_key()).unwrap(),
-            }
+            Key(DevKey::generate(Algorithm::P256).unwrap())
         }
         fn sign(&self, message: &[u8]) -> Vec<u8> {
-            match self {
-                Key::Sm2(k) => k.sign(message).to_der().as_bytes().to_vec(),
-                Key::P256(k) => {
-                    let sig: p256::ecdsa::DerSignature = k.sign(message);
-                    sig.as_bytes().to_vec()
-                }
-            }
-        }
-        /// Signs a certificate or CRL builder (SM2 by hand: GM/T 0015 wants the DER
-        /// SEQUENCE, the builder would write raw r‖s).
-        fn build<B: Builder>(&self, mut b: B) -> B::Output {
-            match self {
-                Key::Sm2(k) => {
-                    let tbs = b.finalize(k).unwrap();
-                    let sig: sm2::dsa::Signature = k.sign(&tbs);
-                    let bits = BitString::from_bytes(sig.to_der().as_bytes()).unwrap();
-                    b.assemble(bits, k).unwrap()
-                }
-                Key::P256(k) => b.build::<_, p256::ecdsa::DerSignature>(k).unwrap(),
-            }
+            self.0.sign(message)
         }
     }
 
@@ -505,45 +430,27 @@ mod tests {
         issuer: Option<(&Key, &Certificate)>,
         usage: KeyUsage,
         ca: bool,
-        serial: u32,
+        serial: u64,
     ) -> Certificate {
-        let profile = Profile {
-            subject: Name::from_str(subject).unwrap(),
-            issuer: issuer.map(|(_, c)| c.tbs_certificate().subject().clone()),
-            usage,
-            ca,
+        let spec = Spec {
+            usage: Some(usage),
+            ..Spec::new(subject, serial, ca, 365)
         };
-        let validity = Validity::from_now(Duration::from_secs(365 * 24 * 3600)).unwrap();
-        let b = CertificateBuilder::new(profile, SerialNumber::from(serial), validity, key.spki())
-            .unwrap();
-        issuer.map_or(key, |(k, _)| k).build(b)
+        dev_ca::issue(&spec, &key.0, issuer.map(|(k, c)| (&k.0, c))).unwrap()
     }
 
     fn ca(key: &Key, name: &str) -> Certificate {
-        let usage = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
-        certificate(key, &format!("CN={name},C=CN"), None, usage, true, 1)
+        dev_ca::issue(&Spec::ca(name, 1, 365), &key.0, None).unwrap()
     }
 
-    fn leaf(key: &Key, subject: &str, issuer: (&Key, &Certificate), serial: u32) -> Certificate {
-        let usage = KeyUsage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation);
-        certificate(key, subject, Some(issuer), usage, false, serial)
+    fn leaf(key: &Key, subject: &str, issuer: (&Key, &Certificate), serial: u64) -> Certificate {
+        let spec = Spec::new(subject, serial, false, 365);
+        dev_ca::issue(&spec, &key.0, Some((&issuer.0 .0, issuer.1))).unwrap()
     }
 
     fn crl(key: &Key, root: &Certificate, revoked: &[&Certificate]) -> CertificateList {
-        let entries: Vec<RevokedCert> = revoked
-            .iter()
-            .map(|c| RevokedCert {
-                serial_number: c.tbs_certificate().serial_number().clone(),
-                revocation_date: Time::now().unwrap(),
-                crl_entry_extensions: None,
-            })
-            .collect();
-        let next = Time::try_from(SystemTime::now() + Duration::from_secs(86400)).unwrap();
-        let b = CrlBuilder::new(root, CrlNumber(Uint::new(&[1]).unwrap()))
-            .unwrap()
-            .with_next_update(Some(next))
-            .with_certificates(entries.into_iter());
-        key.build(b)
+        let next = SystemTime::now() + Duration::from_secs(86400);
+        dev_ca::crl(&key.0, root, revoked, 1, next).unwrap()
     }
 
     fn der_of(c: &Certificate) -> Vec<u8> {

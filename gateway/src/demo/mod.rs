@@ -1,4 +1,5 @@
 //! `taxgate demo`: the gateway on an embedded default, with demo tax modules.
 
+pub mod pki;
 pub mod run;
 pub mod upstream;

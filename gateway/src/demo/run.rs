@@ -55,6 +55,8 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     let outbox = args.outbox.unwrap_or_else(|| data_dir.join("outbox.jsonl"));
     let key = demo_key(&data_dir)?;
+    let registry = repo.join("config/demo-registry.yaml");
+    let pki = super::pki::ensure(&data_dir.join("demo-pki"), &registry)?;
 
     // The demo modules run on their own runtime thread, beside pingora's.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -87,6 +89,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         tls: None,
         trusted_proxies: TrustedProxies::default(),
         upstream_ca_file: None,
+        ca_roots: pki.ca_roots(),
         threads: 2,
         work_stealing: false,
         shutdown_grace: Duration::from_secs(2),
@@ -115,7 +118,6 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         },
     };
     let app = crate::app::App::open(config).map_err(|e| e.to_string())?;
-    let registry = repo.join("config/demo-registry.yaml");
     runtime.block_on(async {
         if !app
             .store
@@ -142,6 +144,12 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         outbox.display()
     );
     print_credentials(&registry);
+    let certs = pki.dir.join("certs");
+    println!(
+        "certificate login (证书登录): certificates and keys in {}; sign a challenge with\n  taxgate dev sign --key {}/<USCC>.key --challenge '<challenge>'",
+        certs.display(),
+        certs.display()
+    );
     bound.run()
 }
 

@@ -347,6 +347,8 @@ pub enum Flow {
         chosen: Option<String>,
         verified: bool,
     },
+    /// CA登录 / 税控设备登录: the text the certificate's key must sign (single use).
+    CaChallenge { challenge: String },
 }
 
 impl std::fmt::Debug for Flow {
@@ -359,6 +361,7 @@ impl std::fmt::Debug for Flow {
             Flow::EnterpriseRecovery { verified, .. } => {
                 write!(f, "EnterpriseRecovery(verified={verified})")
             }
+            Flow::CaChallenge { .. } => f.write_str("CaChallenge(..)"),
         }
     }
 }

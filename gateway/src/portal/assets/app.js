@@ -37,6 +37,7 @@
   var ROLE = { legal_rep: '法定代表人', finance_officer: '财务负责人', tax_officer: '办税人', agent: '税务代理人' };
   var SOURCE = { registry: '税务登记', self_registered: '企业用户注册', added: '法人/财务负责人添加' };
   var METHOD = { password: '密码', sms: '短信验证码' };
+  var LOGIN_KIND = { password: '用户名登录', ca: 'CA登录', device: '税控设备登录' };
 
   function roles(list) { return (list || []).map(function (r) { return ROLE[r] || r; }).join('、'); }
   function sources(list) { return (list || []).map(function (s) { return SOURCE[s] || s; }).join('、'); }
@@ -85,6 +86,14 @@
     UNAVAILABLE: '服务暂时不可用，请稍后再试',
     INTERNAL: '系统繁忙，请稍后再试',
     NETWORK: '网络连接失败，请检查网络后重试',
+    CHALLENGE_INVALID: '登录挑战已失效，请重新获取并签名',
+    CERT_UNTRUSTED: '证书不是由受信任的机构签发',
+    CERT_EXPIRED: '证书已过期或尚未生效',
+    CERT_REVOKED: '证书已被吊销',
+    CERT_NOT_FOR_LOGIN: '该证书不能用于登录',
+    CERT_NO_ENTERPRISE: '证书中没有企业的统一社会信用代码',
+    ENTERPRISE_UNKNOWN: '证书所属企业未在税务机关登记',
+    SIGNATURE_INVALID: '签名验证失败',
   };
 
   // The field an error concerns when the API does not name one.
@@ -97,6 +106,14 @@
     REALNAME_FAILED: 'realname_verification_id',
     METHOD_NOT_ALLOWED: 'password',
     RATE_LIMITED: 'sms_code',
+    CHALLENGE_INVALID: 'challenge_id',
+    CERT_UNTRUSTED: 'certificate',
+    CERT_EXPIRED: 'certificate',
+    CERT_REVOKED: 'certificate',
+    CERT_NOT_FOR_LOGIN: 'certificate',
+    CERT_NO_ENTERPRISE: 'certificate',
+    ENTERPRISE_UNKNOWN: 'certificate',
+    SIGNATURE_INVALID: 'signature',
   };
 
   function ApiError(e, status) {
@@ -171,7 +188,8 @@
   // ------------------------------------------------------------------ forms
 
   // A labelled input with its error line. opts: name, label, type, autocomplete,
-  // inputmode, maxlength, placeholder, hint, required (default true), value, after.
+  // inputmode, maxlength, placeholder, hint, required (default true), value, after;
+  // type 'textarea' (with rows) for multi-line text.
   function field(opts) {
     var id = nextId(opts.name);
     var errId = id + '-err';
@@ -182,6 +200,8 @@
       (opts.options || []).forEach(function (o) {
         input.appendChild(h('option', { value: o.value, text: o.text }));
       });
+    } else if (opts.type === 'textarea') {
+      input = h('textarea', { id: id, name: opts.name, rows: opts.rows || 4, placeholder: opts.placeholder, spellcheck: 'false' });
     } else {
       input = h('input', {
         id: id, name: opts.name, type: opts.type || 'text',
@@ -262,7 +282,7 @@
   function validate(form) {
     clearErrors(form);
     var first = null;
-    form.querySelectorAll('input, select').forEach(function (i) {
+    form.querySelectorAll('input, select, textarea').forEach(function (i) {
       if (!i.name || i.disabled || i.closest('[hidden]')) return;
       var v = i.type === 'password' ? i.value : i.value.trim();
       var msg = null;
@@ -563,9 +583,16 @@
     else location.hash = '#' + path;
   }
 
-  // ------------------------------------------------------------------ 登录 → 企业用户 → 用户名登录
+  // ------------------------------------------------------------------ 登录 → 企业用户 → 用户名登录 / 证书登录
 
-  function pageLogin() {
+  function startOfficers(r) {
+    S.login = { ticket: r.login_ticket, enterprise: r.enterprise, officers: r.officers, kind: r.login || 'password', at: Date.now() };
+    S.officer = null;
+    go('/login/officers');
+  }
+
+  // tab: 'user' (用户名登录) or 'cert' (证书登录, #/login/cert).
+  function pageLogin(tab) {
     var cap = captcha();
     var form = h('form', { class: 'card form', 'aria-labelledby': 'login-tab-user' },
       field({ name: 'account', label: '社会信用代码或识别号', maxlength: 20, autocomplete: 'username', placeholder: '统一社会信用代码或纳税人识别号', check: checks.account }),
@@ -577,24 +604,179 @@
       return api('POST', '/login/enterprise', {
         account: val(form, 'account').toUpperCase(), password: rawVal(form, 'password'),
         captcha_id: cap.id || '', captcha_answer: val(form, 'captcha_answer'),
-      }).then(function (r) {
-        S.login = { ticket: r.login_ticket, enterprise: r.enterprise, officers: r.officers, at: Date.now() };
-        S.officer = null;
-        go('/login/officers');
-      }, function (e) { cap.refresh(); throw e; });
+      }).then(startOfficers, function (e) { cap.refresh(); throw e; });
     });
-    var tabs = h('div', { class: 'tabs', role: 'tablist', 'aria-label': '登录方式' },
-      h('span', { role: 'tab', id: 'login-tab-user', class: 'tab cur', 'aria-selected': 'true', text: '用户名登录' }),
-      ['CA登录', '税控设备登录', '报验户登录'].map(function (t) {
-        return h('span', { role: 'tab', class: 'tab off', 'aria-selected': 'false', 'aria-disabled': 'true', title: '演示环境仅开放用户名登录', text: t });
-      }));
+    var TABS = {
+      user: { name: '用户名登录', panel: form, hint: '使用社会信用代码或识别号和企业密码登录，然后选择办税人员并完成身份校验。' },
+      cert: { name: '证书登录', panel: certLogin(), hint: '使用企业的CA证书（CA登录）或税控设备证书（税控设备登录）对登录挑战签名登录，然后选择办税人员并完成身份校验。' },
+    };
+    var keys = Object.keys(TABS);
+    var hint = h('p', { class: 'hint' });
+    var tabs = h('div', { class: 'tabs', role: 'tablist', 'aria-label': '登录方式', onkeydown: function (ev) {
+      var i = keys.indexOf(ev.target.dataset.tab);
+      var j = { ArrowRight: i + 1, ArrowLeft: i - 1 + keys.length, Home: 0, End: keys.length - 1 }[ev.key];
+      if (i < 0 || j === undefined) return;
+      ev.preventDefault();
+      select(keys[j % keys.length], true);
+    } });
+    keys.forEach(function (k) {
+      var t = TABS[k];
+      t.tab = h('button', { type: 'button', role: 'tab', id: 'login-tab-' + k, class: 'tab', 'aria-controls': 'login-panel-' + k, dataset: { tab: k }, text: t.name, onclick: function () { select(k, true); } });
+      t.wrap = h('div', { role: 'tabpanel', id: 'login-panel-' + k, 'aria-labelledby': 'login-tab-' + k }, t.panel);
+      tabs.appendChild(t.tab);
+    });
+    tabs.appendChild(h('span', { role: 'tab', class: 'tab off', 'aria-selected': 'false', 'aria-disabled': 'true', title: '演示环境未开放报验户登录', text: '报验户登录' }));
+    function select(k, byUser) {
+      keys.forEach(function (x) {
+        var on = x === k;
+        TABS[x].tab.className = 'tab' + (on ? ' cur' : '');
+        TABS[x].tab.setAttribute('aria-selected', String(on));
+        TABS[x].tab.tabIndex = on ? 0 : -1;
+        TABS[x].wrap.hidden = !on;
+      });
+      hint.textContent = TABS[k].hint;
+      var crumb = main.querySelector('.crumbs li:last-child span');
+      if (crumb) crumb.textContent = TABS[k].name;
+      if (byUser) {
+        TABS[k].tab.focus();
+        history.replaceState(null, '', k === 'cert' ? '#/login/cert' : '#/login');
+      }
+    }
     page('登录', [
       h('div', { class: 'login-wrap' },
         h('div', { class: 'login-side' },
           h('div', { class: 'tabs kind', role: 'presentation' }, h('span', { class: 'tab cur', text: '企业用户' })),
-          h('p', { class: 'hint', text: '使用社会信用代码或识别号和企业密码登录，然后选择办税人员并完成身份校验。' })),
-        h('div', { class: 'login-main' }, tabs, form)),
+          hint),
+        h('div', { class: 'login-main' }, tabs, keys.map(function (k) { return TABS[k].wrap; }))),
     ], { crumbs: [['首页', '#/'], ['登录'], ['企业用户'], ['用户名登录']] });
+    select(TABS[tab] ? tab : 'user', false);
+  }
+
+  // 证书登录 (CA登录 / 税控设备登录): a one-time challenge from the gateway, signed with
+  // the key of the enterprise's certificate; the answer is that of the password login.
+  function certLogin() {
+    var ch = { id: null, timer: null };
+    var form = h('form', { class: 'card form', 'aria-labelledby': 'login-tab-cert' });
+    var errId = nextId('challenge-err');
+    var getBtn = h('button', { type: 'button', name: 'challenge_id', class: 'btn secondary', 'aria-describedby': errId, text: '获取登录挑战', onclick: fetchChallenge });
+    var status = h('p', { class: 'rn-status', role: 'status', 'aria-live': 'polite', text: '请先获取登录挑战，再用证书对其签名。' });
+    var box = h('div');
+    var fileId = nextId('certfile');
+    var fileNote = h('p', { class: 'hint', id: fileId + '-hint', text: '选择 .pem、.cer 或 .crt 证书文件（PEM 或 DER 格式），或将证书内容粘贴到下方。' });
+    var file = h('input', { type: 'file', id: fileId, accept: '.pem,.cer,.crt,.der', 'aria-describedby': fileId + '-hint', onchange: readFile });
+
+    function reset(text) {
+      clearInterval(ch.timer);
+      ch.id = null;
+      box.replaceChildren();
+      status.textContent = text;
+      getBtn.textContent = '获取登录挑战';
+    }
+
+    function fetchChallenge() {
+      var line = form.querySelector('.err[data-for=challenge_id]');
+      line.textContent = '';
+      getBtn.removeAttribute('aria-invalid');
+      getBtn.disabled = true;
+      api('POST', '/login/ca/challenge', {}).then(function (r) {
+        var until = Date.now() + r.expires_in * 1000;
+        var left = h('span', { class: 'countdown' });
+        var cmd = 'taxgate dev sign --key certs/统一社会信用代码.key --challenge ' + shellQuote(r.challenge);
+        clearInterval(ch.timer);
+        ch.id = r.challenge_id;
+        inputOf(form, 'signature').value = '';  // a signature of an earlier challenge is useless
+        box.replaceChildren(
+          h('div', { class: 'copyline' }, h('code', { class: 'challenge-text', text: r.challenge }), copyButton('复制登录挑战', r.challenge)),
+          h('p', { class: 'hint' }, '有效期剩余 ', left, ' 秒，仅可使用一次。'),
+          h('p', { class: 'hint', text: '正式环境由本机证书助手（签名插件）自动签名；开发环境可用 taxgate dev pki 生成的私钥在命令行签名，再将输出粘贴到“签名”：' }),
+          h('div', { class: 'copyline' }, h('code', { class: 'sign-cmd', text: cmd }), copyButton('复制签名命令', cmd)));
+        status.textContent = '已获取登录挑战，请在' + duration(r.expires_in) + '内完成签名并登录。';
+        getBtn.textContent = '重新获取登录挑战';
+        function tick() {
+          var s = Math.ceil((until - Date.now()) / 1000);
+          if (!box.isConnected) clearInterval(ch.timer);
+          else if (s <= 0) reset('登录挑战已过期，请重新获取并签名。');
+          else left.textContent = String(s);
+        }
+        tick();
+        ch.timer = setInterval(tick, 1000);
+      }).catch(function (e) { fieldError(form, 'challenge_id', messageOf(e)); }).then(function () { getBtn.disabled = false; });
+    }
+
+    // A PEM (or base64) text file as it is; anything else (DER) as base64.
+    function readFile() {
+      var f = file.files && file.files[0];
+      if (!f) return;
+      var line = form.querySelector('.err[data-for=certificate]');
+      if (f.size > 64 * 1024) { line.textContent = '证书文件过大'; return; }
+      var reader = new FileReader();
+      reader.onload = function () {
+        var bytes = new Uint8Array(reader.result), text = null;
+        try { text = new TextDecoder('utf-8', { fatal: true }).decode(bytes).trim(); } catch (e) { text = null; }
+        var pem = text !== null && (/-----BEGIN /.test(text) || /^[A-Za-z0-9+/=\s]+$/.test(text));
+        inputOf(form, 'certificate').value = pem ? text : base64(bytes);
+        line.textContent = '';
+        fileNote.textContent = '已读取 ' + f.name + (pem ? '。' : '（DER 格式，已转换为 Base64）。');
+      };
+      reader.onerror = function () { line.textContent = '无法读取证书文件'; };
+      reader.readAsArrayBuffer(f);
+    }
+
+    append(form, [
+      h('fieldset', {}, h('legend', { text: '登录挑战' }),
+        status, box,
+        h('div', { class: 'actions' }, getBtn),
+        h('p', { class: 'err', id: errId, dataset: { for: 'challenge_id' } })),
+      h('fieldset', {}, h('legend', { text: '证书' }),
+        h('div', { class: 'field' }, h('label', { for: fileId, text: '证书文件' }), file, fileNote),
+        field({ name: 'certificate', label: '证书', type: 'textarea', rows: 5, placeholder: '-----BEGIN CERTIFICATE-----' }),
+        field({ name: 'chain', label: '证书链（可选）', type: 'textarea', rows: 3, required: false, hint: '中级CA证书，可粘贴多个PEM格式证书。' })),
+      field({ name: 'signature', label: '签名', type: 'textarea', rows: 3, hint: '用证书私钥对登录挑战文本（UTF-8）的签名，Base64 编码。' }),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'btn wide-btn', text: '登录' }))]);
+
+    onSubmit(form, function () {
+      if (!ch.id) { fieldError(form, 'challenge_id', '请先获取登录挑战'); getBtn.focus(); return; }
+      var cert = val(form, 'certificate');
+      var body = {
+        challenge_id: ch.id,
+        certificate: /-----BEGIN /.test(cert) ? cert : cert.replace(/\s+/g, ''),
+        signature: val(form, 'signature').replace(/\s+/g, ''),
+      };
+      var chain = val(form, 'chain');
+      if (chain) body.chain = chain.match(/-----BEGIN [^-]+-----[\s\S]*?-----END [^-]+-----/g) || chain.split(/\s+/);
+      return api('POST', '/login/ca', body).then(startOfficers, function (e) {
+        if (e.code === 'CHALLENGE_INVALID') reset('登录挑战已失效，请重新获取并签名。');
+        throw e;
+      });
+    });
+    return form;
+  }
+
+  function shellQuote(s) { return "'" + s.replace(/'/g, "'\\''") + "'"; }
+
+  function base64(bytes) {
+    var bin = '';
+    for (var i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    return btoa(bin);
+  }
+
+  // "复制": the clipboard API, else the text stays selected for Ctrl+C.
+  function copyButton(label, text) {
+    var b = h('button', { type: 'button', class: 'btn small secondary', 'aria-label': label, text: '复制' });
+    b.addEventListener('click', function () {
+      var copied = function () { toast('已复制'); };
+      var select = function () {
+        var r = document.createRange();
+        r.selectNodeContents(b.previousSibling);
+        var sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(r);
+        toast('请按 Ctrl+C 复制已选中的内容');
+      };
+      if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(text).then(copied, select);
+      else select();
+    });
+    return b;
   }
 
   // ------------------------------------------------------------------ 办税人员选择
@@ -621,7 +803,8 @@
         h('td', {}, pick));
     });
     page('办税人员选择', [
-      h('p', { class: 'lead' }, '企业：', h('strong', { class: 'ent-name', text: L.enterprise.name }), '（' + L.enterprise.uscc + '）'),
+      h('p', { class: 'lead' }, '企业：', h('strong', { class: 'ent-name', text: L.enterprise.name }), '（' + L.enterprise.uscc + '）',
+        L.kind !== 'password' ? h('span', { class: 'tag login-kind', text: LOGIN_KIND[L.kind] || L.kind }) : null),
       h('p', { text: '请选择办税人员，系统将对其身份进行再次校验。' }),
       h('div', { class: 'table-wrap' }, h('table', { class: 'grid officers' },
         h('caption', { class: 'sr', text: '该企业关联的办税人员' }),
@@ -633,7 +816,7 @@
         h('p', { text: '“办税人员选择”列表来源于三个方面：一是在核心征管系统登记的法人、财务负责人及办税人；二是通过“企业用户注册”功能绑定到该企业的办税人；三是已完成实名采集，并由法人、财务负责人通过“我的信息-用户管理-授权信息-添加用户”功能添加的办税人。' }),
         h('p', { text: '仅在核心征管系统登记的人员，通过登记的手机获取短信验证码完成身份验证；通过上述两种渠道绑定的办税人员，既可以使用设置的密码，也可以使用手机验证码登录。' }),
         h('p', {}, '若您不在列表中，请', h('a', { href: '#/register/enterprise', text: '企业用户注册' }), '，或由法人、财务负责人添加。')),
-      h('p', {}, h('a', { href: '#/login', text: '返回重新登录' })),
+      h('p', {}, h('a', { href: L.kind === 'password' ? '#/login' : '#/login/cert', text: '返回重新登录' })),
     ], { crumbs: [['首页', '#/'], ['登录', '#/login'], ['办税人员选择']], wide: true });
   }
 
@@ -1230,7 +1413,7 @@
       return api('GET', '/session').then(function (s) { S.session = s; S.csrf = s.csrf_token; renderNav(); go('/home'); },
         function () { S.session = null; renderNav(); go('/login'); });
     }
-    if (hash === '/login') { renderNav(); pageLogin(); }
+    if (hash === '/login' || hash === '/login/cert') { renderNav(); pageLogin(hash === '/login/cert' ? 'cert' : 'user'); }
     else if (hash === '/login/officers') pageOfficers();
     else if (hash === '/login/verify') pageVerify();
     else if (hash === '/home') pageHome();

@@ -1,0 +1,145 @@
+//! Handlers of certificate login, stage 1 (API.md "CA登录"): `POST /login/ca/challenge`
+//! and `POST /login/ca`. Stage 2 is the password login's (`/login/officer`).
+//!
+//! Wire formats: a certificate (and each of `chain`) is PEM (`-----BEGIN CERTIFICATE-----`)
+//! or the base64 of its DER; the signature is base64 (for SM2 and ECDSA the DER
+//! `SEQUENCE { r, s }` or raw r‖s; for RSA PKCS#1 v1.5) over the UTF-8 bytes of the
+//! challenge text.
+
+use super::login::{client, count_login, stage1_answer};
+use super::wire::{ApiRequest, ApiResponse};
+use crate::app::App;
+use crate::auth::certificate_login::CertificateProof;
+use crate::auth::throttle::RateClass;
+use crate::error::Error;
+use base64::Engine;
+use serde::{Deserialize, Deserializer};
+
+/// Certificates longer than this are no login certificates.
+const MAX_CERTIFICATE_CHARS: usize = 8192;
+/// Intermediates a client may send.
+const MAX_CHAIN: usize = 4;
+
+pub async fn challenge(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Captcha, &req.client_ip, now)
+        .await?;
+    let c = app.issue_ca_challenge(&client(app, req), now).await?;
+    Ok(ApiResponse::ok(&serde_json::json!({
+        "challenge_id": c.id,
+        "challenge": c.text,
+        "expires_in": c.expires_in,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertificateLogin {
+    challenge_id: super::wire::Text<64>,
+    certificate: Encoded<MAX_CERTIFICATE_CHARS>,
+    #[serde(default)]
+    chain: Vec<Encoded<MAX_CERTIFICATE_CHARS>>,
+    signature: Encoded<1024>,
+}
+
+pub async fn login(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
+    app.check_rate(RateClass::Login, &req.client_ip, now)
+        .await?;
+    let body: CertificateLogin = req.json()?;
+    if body.chain.len() > MAX_CHAIN {
+        return Err(Error::invalid(
+            "chain",
+            format!("证书链最多 {MAX_CHAIN} 个中间证书"),
+        ));
+    }
+    let proof = CertificateProof {
+        challenge_id: body.challenge_id.as_str(),
+        certificate: certificate_der("certificate", &body.certificate.0)?,
+        chain: body
+            .chain
+            .iter()
+            .map(|c| certificate_der("chain", &c.0))
+            .collect::<Result<_, _>>()?,
+        signature: base64_bytes(&body.signature.0)
+            .ok_or_else(|| Error::invalid("signature", "签名应为 Base64 编码"))?,
+    };
+    let stage1 = app.login_certificate(proof, &client(app, req), now).await;
+    count_login(app, "certificate", &stage1);
+    Ok(stage1_answer(&stage1?))
+}
+
+/// PEM or base64 DER of a certificate, as DER.
+fn certificate_der(field: &str, text: &str) -> Result<Vec<u8>, Error> {
+    let bad = || Error::invalid(field, "证书应为 PEM 或 Base64 编码的 DER");
+    let text = text.trim();
+    if text.starts_with("-----BEGIN") {
+        match der::pem::decode_vec(text.as_bytes()) {
+            Ok(("CERTIFICATE", der)) => Ok(der),
+            _ => Err(bad()),
+        }
+    } else {
+        base64_bytes(text).ok_or_else(bad)
+    }
+}
+
+/// Standard base64, whitespace (line breaks) ignored.
+fn base64_bytes(text: &str) -> Option<Vec<u8>> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+        .filter(|b| !b.is_empty())
+}
+
+/// A PEM or base64 field of at most `MAX` characters: printable ASCII and line breaks
+/// only.
+struct Encoded<const MAX: usize>(String);
+
+impl<'de, const MAX: usize> Deserialize<'de> for Encoded<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() > MAX {
+            return Err(serde::de::Error::custom(format!(
+                "text longer than {MAX} characters"
+            )));
+        }
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_graphic() || matches!(c, ' ' | '\r' | '\n'))
+        {
+            return Err(serde::de::Error::custom(
+                "only PEM or base64 text is allowed",
+            ));
+        }
+        Ok(Encoded(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificates_come_as_pem_or_base64() {
+        let der = vec![0x30, 0x03, 0x02, 0x01, 0x05];
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        assert_eq!(certificate_der("c", &b64).unwrap(), der);
+        let pem = format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n");
+        assert_eq!(certificate_der("c", &pem).unwrap(), der);
+        let key = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
+        let e = certificate_der("c", &key).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("c"));
+        assert!(certificate_der("c", "not base64!").is_err());
+        assert!(certificate_der("c", "").is_err());
+        assert_eq!(base64_bytes("AQID\r\nBA==").unwrap(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn encoded_fields_refuse_other_text() {
+        let ok: Result<Encoded<8>, _> = serde_json::from_str(r#""AQ==\n""#);
+        assert!(ok.is_ok());
+        for bad in [r#""AQ==\u0000""#, r#""证书""#, r#""AAAAAAAAAAAA""#] {
+            let r: Result<Encoded<8>, _> = serde_json::from_str(bad);
+            assert!(r.is_err(), "{bad}");
+        }
+    }
+}

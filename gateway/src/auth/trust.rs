@@ -1,0 +1,165 @@
+//! The trust anchors of certificate login (config `ca_roots`): each CA's root and CRL,
+//! and the login kind its certificates give (CA登录 or 税控设备登录).
+//!
+//! Contract: [`TrustAnchors::load`] reads every root and CRL and fails on any that does
+//! not load (the gateway does not start with a broken anchor). Afterwards
+//! [`TrustAnchors::refresh`] re-reads the files of an anchor whose root or CRL changed
+//! (length, modification time or inode, so an atomic rename counts) and swaps the new
+//! set in atomically; an anchor whose new files do not load keeps its previous root
+//! and CRL and the failure is logged, so a half-written CRL never turns revocation
+//! checking off. [`spawn_refresher`] calls it every interval. Verification reads the
+//! set in force without locking.
+
+use crate::config::{CaRoot, CertificateLogin};
+use crate::crypto::certificate::{self, Anchor, CertError, Verified};
+use crate::store::records::LoginKind;
+use arc_swap::ArcSwap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
+
+/// What identifies a version of a file: (length, mtime, inode).
+type Stamp = Option<(u64, SystemTime, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?, m.ino()))
+}
+
+/// The anchors in force, in config order, with the stamps of the files they came from.
+struct Loaded {
+    anchors: Vec<Anchor>,
+    stamps: Vec<[Stamp; 2]>,
+}
+
+pub struct TrustAnchors {
+    roots: Vec<CaRoot>,
+    current: ArcSwap<Loaded>,
+}
+
+/// A certificate that verified, and the login it gives.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub verified: Verified,
+    pub login: LoginKind,
+    /// The configured name of the CA (`ca_roots[].name`).
+    pub ca: String,
+}
+
+impl TrustAnchors {
+    pub fn load(roots: &[CaRoot]) -> Result<TrustAnchors, String> {
+        let mut anchors = Vec::with_capacity(roots.len());
+        let mut stamps = Vec::with_capacity(roots.len());
+        for root in roots {
+            let s = stamps_of(root);
+            anchors.push(read(root).map_err(|e| format!("ca_roots `{}`: {e}", root.name))?);
+            stamps.push(s);
+        }
+        Ok(TrustAnchors {
+            roots: roots.to_vec(),
+            current: ArcSwap::from_pointee(Loaded { anchors, stamps }),
+        })
+    }
+
+    /// Whether certificate login is configured at all.
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty()
+    }
+
+    /// Re-reads the anchors whose files changed (see the module contract); returns how
+    /// many were replaced.
+    pub fn refresh(&self) -> usize {
+        let old = self.current.load();
+        let mut anchors = Vec::with_capacity(self.roots.len());
+        let mut stamps = Vec::with_capacity(self.roots.len());
+        let mut replaced = 0;
+        for ((root, previous), seen) in self.roots.iter().zip(&old.anchors).zip(&old.stamps) {
+            let now = stamps_of(root);
+            if now == *seen {
+                anchors.push(previous.clone());
+                stamps.push(now);
+                continue;
+            }
+            match read(root) {
+                Ok(anchor) => {
+                    tracing::info!(ca = %root.name, "certificate login: CA root and CRL reloaded");
+                    anchors.push(anchor);
+                    replaced += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(ca = %root.name, error = %e, "certificate login: CA files not reloaded; the previous ones stay in force");
+                    anchors.push(previous.clone());
+                }
+            }
+            // Remembered either way: a broken file is reported once, not every interval.
+            stamps.push(now);
+        }
+        if replaced > 0 || stamps != old.stamps {
+            self.current.store(Arc::new(Loaded { anchors, stamps }));
+        }
+        replaced
+    }
+
+    /// Verifies a login certificate (DER), the intermediates the client sent (DER), and
+    /// its signature over `challenge` at `now` (Unix seconds).
+    pub fn verify(
+        &self,
+        leaf: &[u8],
+        chain: &[Vec<u8>],
+        challenge: &[u8],
+        signature: &[u8],
+        now: i64,
+    ) -> Result<Accepted, CertError> {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(now).unwrap_or(0));
+        let current = self.current.load();
+        let verified =
+            certificate::verify(&current.anchors, leaf, chain, challenge, signature, at)?;
+        let root = self
+            .roots
+            .get(verified.anchor)
+            .ok_or(CertError::Untrusted)?;
+        Ok(Accepted {
+            login: match root.kind {
+                CertificateLogin::Ca => LoginKind::Ca,
+                CertificateLogin::Device => LoginKind::Device,
+            },
+            ca: root.name.clone(),
+            verified,
+        })
+    }
+}
+
+fn stamps_of(root: &CaRoot) -> [Stamp; 2] {
+    [
+        stamp(&root.root_file),
+        root.crl_file.as_deref().and_then(stamp),
+    ]
+}
+
+fn read(root: &CaRoot) -> Result<Anchor, String> {
+    Anchor::load(&root.root_file, root.crl_file.as_deref())
+}
+
+/// Starts the thread that calls [`TrustAnchors::refresh`] every `interval`; it ends with
+/// the anchors.
+pub fn spawn_refresher(anchors: &Arc<TrustAnchors>, interval: Duration) {
+    if anchors.is_empty() {
+        return;
+    }
+    let weak: Weak<TrustAnchors> = Arc::downgrade(anchors);
+    let started = std::thread::Builder::new()
+        .name("ca-refresher".into())
+        .spawn(move || loop {
+            std::thread::sleep(interval);
+            match weak.upgrade() {
+                Some(anchors) => {
+                    anchors.refresh();
+                }
+                None => return,
+            }
+        });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "certificate login: CRL refresher not started");
+    }
+}
