@@ -1,15 +1,12 @@
-// Harness of the portal's browser tests: a real `taxgate demo` per test (or, for
-// certificate login, `taxgate serve` with the demo registry and the trust anchors of a
-// fresh `taxgate dev pki`), a real headless Debian Chromium (playwright-core,
-// executablePath /usr/bin/chromium), the outbox for captcha answers and SMS codes.
+// Harness of the portal's browser tests: a real `taxgate demo` per test, a real headless
+// Debian Chromium (playwright-core, executablePath /usr/bin/chromium), the demo outbox
+// for captcha answers and SMS codes, the demo's certificates (demo-pki/ in its data dir).
 import { chromium } from 'playwright-core';
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -19,7 +16,6 @@ export const ARGS = [
 ];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Runs a taxgate command to its end; its stdout (throws with stderr on failure). */
 export async function cli(bin, args) {
@@ -31,45 +27,10 @@ export async function cli(bin, args) {
   }
 }
 
-/** The config of `taxgate serve` with the demo's providers and the PKI's anchors. */
-async function pkiConfig(bin, dir) {
-  const pki = join(dir, 'pki');
-  await cli(bin, ['dev', 'pki', '--out', pki, '--registry', join(REPO, 'config/demo-registry.yaml')]);
-  const crl = join(pki, 'ca/crl.pem');
-  const hasCrl = await access(crl).then(() => true, () => false);
-  const config = join(dir, 'taxgate.yaml');
-  await writeFile(config, `mode: development
-listen: 127.0.0.1:0
-admin_listen: 127.0.0.1:0
-data_dir: ${join(dir, 'data')}
-secret_key: "${randomBytes(32).toString('hex')}"
-shutdown_grace_seconds: 1
-schema: ${join(REPO, 'schema/taxgate.cedarschema')}
-policies: ${join(REPO, 'policies')}
-modules: ${join(REPO, 'config/modules.yaml')}
-providers:
-  captcha: {kind: outbox, outbox: ${join(dir, 'outbox.jsonl')}}
-  sms: {kind: outbox, outbox: ${join(dir, 'outbox.jsonl')}}
-  realname: {kind: fixture, fixture: ${join(REPO, 'config/demo-realname.yaml')}}
-argon2: {memory_kib: 256, iterations: 1, parallelism: 1}
-ca_roots:
-  - {name: "开发CA", kind: ca, root_file: ${join(pki, 'ca/root.pem')}${hasCrl ? `, crl_file: ${crl}` : ''}}
-  - {name: "税控设备CA", kind: device, root_file: ${join(pki, 'device/root.pem')}}
-`);
-  await cli(bin, ['registry', 'import', '--config', config, join(REPO, 'config/demo-registry.yaml')]);
-  return { pki, args: ['serve', '--config', config] };
-}
-
-/** Starts `taxgate demo` on a free port with a fresh data dir; with {pki: true}, `taxgate
- * serve` with certificate login instead (g.pki: the `taxgate dev pki` output). */
-export async function startGateway(bin, opts = {}) {
+/** Starts `taxgate demo` on a free port with a fresh data dir. */
+export async function startGateway(bin) {
   const dir = await mkdtemp(join(tmpdir(), 'taxgate-browser-'));
-  let args = ['demo', '--listen', '127.0.0.1:0', '--data-dir', dir];
-  let pki = null;
-  if (opts.pki) {
-    try { ({ pki, args } = await pkiConfig(bin, dir)); } catch (e) { await rm(dir, { recursive: true, force: true }); throw e; }
-  }
-  const proc = spawn(bin, args, {
+  const proc = spawn(bin, ['demo', '--listen', '127.0.0.1:0', '--data-dir', dir], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
   });
@@ -85,7 +46,8 @@ export async function startGateway(bin, opts = {}) {
   });
   const outbox = join(dir, 'outbox.jsonl');
   const g = {
-    url, dir, outbox, proc, log, pki,
+    url, dir, outbox, proc, log,
+    pki: join(dir, 'demo-pki'),
     async lines() {
       let text = '';
       try { text = await readFile(outbox, 'utf8'); } catch { /* not written yet */ }

@@ -1,7 +1,6 @@
 // Browser tests of the 电子税务局 portal (issue 5). Usage: node portal.test.mjs TAXGATE_BIN
-// [--docs] [name-filter]. Each test starts its own `taxgate demo` (fresh data dir; the
-// certificate tests `taxgate serve` with a fresh `taxgate dev pki`), drives real headless
-// Chromium, and saves a screenshot of its last page under screenshots/.
+// [--docs] [name-filter]. Each test starts its own `taxgate demo` (fresh data dir), drives
+// real headless Chromium, and saves a screenshot of its last page under screenshots/.
 import { mkdir, copyFile, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,7 +120,7 @@ async function grantPage(page, masked) {
 // 证书登录: the challenge shown, signed by `taxgate dev sign` with the PKI's key.
 async function certChallenge(page) {
   await page.getByRole('button', { name: /获取登录挑战$/ }).click();
-  const challenge = await waitText(page.locator('.challenge-text'), /\S/, 'the challenge');
+  const challenge = await waitText(page.locator('.challenge-text'), /^taxgate-ca-login:\S+$/, 'the challenge');
   await waitText(page.locator('.sign-cmd'), /^taxgate dev sign --key /, 'the signer command');
   if (!(await page.locator('.sign-cmd').textContent()).endsWith(`--challenge '${challenge}'`)) fail('the signer command lacks the challenge');
   await waitText(page.locator('.countdown'), /^(1[01]\d|120)$/, 'the expiry countdown');
@@ -143,7 +142,7 @@ async function openCertTab(page, g) {
 // ------------------------------------------------------------------ tests
 
 const tests = [];
-const test = (name, fn, opts) => tests.push({ name, fn, opts });
+const test = (name, fn) => tests.push({ name, fn });
 
 test('sms-login', async ({ g, open, docs }) => {
   const { page, context } = await open('zhangsan');
@@ -404,7 +403,7 @@ test('ca-login', async ({ g, open }) => {
   await heading(page, '企业办税');
   await waitText(page.locator('.ent-banner'), new RegExp(`${DIANCHI.name}[\\s\\S]*${ZHANGSAN.name}`), 'enterprise and officer');
   return page;
-}, { pki: true });
+});
 
 test('ca-login-bad-signature', async ({ g, open }) => {
   const { page } = await open('zhangsan');
@@ -415,10 +414,13 @@ test('ca-login-bad-signature', async ({ g, open }) => {
   await page.getByLabel('证书', { exact: true }).fill(await readFile(join(g.pki, 'certs', `${DIANCHI.account}-device.pem`), 'utf8'));
   await page.getByLabel('签名', { exact: true }).fill(await certSign(g, key, `${challenge}-not-it`));
   await page.getByRole('button', { name: '登录', exact: true }).click();
-  await waitText(page.locator('.err[data-for=signature]'), /签名/, 'the SIGNATURE_INVALID message');
+  await waitText(page.locator('.err[data-for=signature]'), /^证书签名验证失败$/, 'the SIGNATURE_INVALID message');
   await heading(page, '登录');
   if ((await page.getByRole('tab', { name: '证书登录' }).getAttribute('aria-selected')) !== 'true') fail('left the 证书登录 tab');
   if (!(await page.getByLabel('证书', { exact: true }).inputValue()).includes('BEGIN CERTIFICATE')) fail('the certificate was cleared');
+  // The attempt spent the challenge: the page says so and offers a new one.
+  if (await page.locator('.challenge-text').count()) fail('the spent challenge still shown');
+  await waitText(page.getByRole('status').filter({ hasText: '登录挑战' }), /只能使用一次，请重新获取/, 'the spent-challenge note');
   // A fresh challenge, signed right: 税控设备登录.
   const again = await certChallenge(page);
   if (again === challenge) fail('the same challenge twice');
@@ -428,7 +430,7 @@ test('ca-login-bad-signature', async ({ g, open }) => {
   await heading(page, '办税人员选择');
   await waitText(page.locator('.lead'), /税控设备登录/, 'the login kind');
   return page;
-}, { pki: true });
+});
 
 // ------------------------------------------------------------------ runner
 
@@ -446,7 +448,7 @@ async function run() {
     let g = null, last = null, error = null;
     const shot = join(SHOTS, `${String(i + 1).padStart(2, '0')}-${t.name}.png`);
     try {
-      g = await startGateway(BIN, t.opts);
+      g = await startGateway(BIN);
       const ctx = {
         g,
         open: async (name) => { const b = await openBrowser(name); users.push(b); last = b.page; return b; },

@@ -86,14 +86,14 @@
     UNAVAILABLE: '服务暂时不可用，请稍后再试',
     INTERNAL: '系统繁忙，请稍后再试',
     NETWORK: '网络连接失败，请检查网络后重试',
-    CHALLENGE_INVALID: '登录挑战已失效，请重新获取并签名',
-    CERT_UNTRUSTED: '证书不是由受信任的机构签发',
+    CHALLENGE_INVALID: '证书登录请求已失效，请重新获取后签名',
+    CERT_UNTRUSTED: '证书不是受信任的CA签发的',
     CERT_EXPIRED: '证书已过期或尚未生效',
     CERT_REVOKED: '证书已被吊销',
-    CERT_NOT_FOR_LOGIN: '该证书不能用于登录',
-    CERT_NO_ENTERPRISE: '证书中没有企业的统一社会信用代码',
-    ENTERPRISE_UNKNOWN: '证书所属企业未在税务机关登记',
-    SIGNATURE_INVALID: '签名验证失败',
+    CERT_NOT_FOR_LOGIN: '该证书不能用于签名登录',
+    CERT_NO_ENTERPRISE: '证书中没有企业的统一社会信用代码或纳税人识别号',
+    ENTERPRISE_UNKNOWN: '证书对应的企业未在电子税务局登记',
+    SIGNATURE_INVALID: '证书签名验证失败',
   };
 
   // The field an error concerns when the API does not name one.
@@ -681,14 +681,14 @@
       api('POST', '/login/ca/challenge', {}).then(function (r) {
         var until = Date.now() + r.expires_in * 1000;
         var left = h('span', { class: 'countdown' });
-        var cmd = 'taxgate dev sign --key certs/统一社会信用代码.key --challenge ' + shellQuote(r.challenge);
+        var cmd = 'taxgate dev sign --key <统一社会信用代码>.key --challenge ' + shellQuote(r.challenge);
         clearInterval(ch.timer);
         ch.id = r.challenge_id;
         inputOf(form, 'signature').value = '';  // a signature of an earlier challenge is useless
         box.replaceChildren(
           h('div', { class: 'copyline' }, h('code', { class: 'challenge-text', text: r.challenge }), copyButton('复制登录挑战', r.challenge)),
           h('p', { class: 'hint' }, '有效期剩余 ', left, ' 秒，仅可使用一次。'),
-          h('p', { class: 'hint', text: '正式环境由本机证书助手（签名插件）自动签名；开发环境可用 taxgate dev pki 生成的私钥在命令行签名，再将输出粘贴到“签名”：' }),
+          h('p', { class: 'hint', text: '正式环境由本机证书助手（签名插件）自动签名。开发环境可用 taxgate demo 启动时列出的私钥（税控设备证书为 <统一社会信用代码>-device.key）在命令行签名，再将输出粘贴到“签名”：' }),
           h('div', { class: 'copyline' }, h('code', { class: 'sign-cmd', text: cmd }), copyButton('复制签名命令', cmd)));
         status.textContent = '已获取登录挑战，请在' + duration(r.expires_in) + '内完成签名并登录。';
         getBtn.textContent = '重新获取登录挑战';
@@ -744,8 +744,11 @@
       };
       var chain = val(form, 'chain');
       if (chain) body.chain = chain.match(/-----BEGIN [^-]+-----[\s\S]*?-----END [^-]+-----/g) || chain.split(/\s+/);
+      // The gateway takes the challenge out before checking anything of the certificate:
+      // once the request was read, the challenge is spent.
       return api('POST', '/login/ca', body).then(startOfficers, function (e) {
         if (e.code === 'CHALLENGE_INVALID') reset('登录挑战已失效，请重新获取并签名。');
+        else if (['INVALID_INPUT', 'RATE_LIMITED', 'PAYLOAD_TOO_LARGE', 'NETWORK'].indexOf(e.code) < 0) reset('每个登录挑战只能使用一次，请重新获取并签名。');
         throw e;
       });
     });
