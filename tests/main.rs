@@ -6,6 +6,7 @@
 #[allow(dead_code, unused_imports)]
 mod harness;
 
+mod certificate_login;
 mod drills;
 mod edge;
 mod login;

@@ -6,7 +6,8 @@ use crate::crypto::password::Hasher;
 use crate::store::Store;
 use std::path::{Path, PathBuf};
 
-/// `taxgate check`: config, catalog, routes, schema and policies (strict validation).
+/// `taxgate check`: config, catalog, routes, schema and policies (strict validation), and
+/// the CA roots and CRLs of certificate login.
 pub fn check(config_path: &Path) -> Result<(), String> {
     let config = Config::from_file(config_path).map_err(|e| e.to_string())?;
     let catalog = crate::policy::Catalog::load(&config.modules).map_err(|e| e.to_string())?;
@@ -14,11 +15,13 @@ pub fn check(config_path: &Path) -> Result<(), String> {
     crate::proxy::routes::Routes::new(&config.routes, &catalog)?;
     let engine = crate::policy::PolicyEngine::load(&config.schema, &config.policies, catalog)
         .map_err(|e| e.to_string())?;
+    crate::auth::trust::TrustAnchors::load(&config.ca_roots)?;
     let status = engine.status();
     println!(
-        "ok: config {}, {} route(s), policies version {} ({})",
+        "ok: config {}, {} route(s), {} certificate CA(s), policies version {} ({})",
         config_path.display(),
         config.routes.len(),
+        config.ca_roots.len(),
         status.version,
         status.hash
     );

@@ -1,7 +1,7 @@
 //! Stage 1 of the enterprise login by certificate (seed §1.1: CA登录, 税控设备登录).
 //!
 //! [`App::issue_ca_challenge`]: a random text to sign, single-use, bound to the client,
-//! alive [`CHALLENGE_LIFETIME`] seconds; only its id's keyed hash is stored (a flow
+//! alive `limits.ca_challenge_seconds` (120); only its id's keyed hash is stored (a flow
 //! ticket, so the janitor sweeps the expired ones).
 //!
 //! [`App::login_certificate`]: the challenge is taken out of the store first (atomically:
@@ -22,9 +22,6 @@ use crate::crypto::certificate::CertError;
 use crate::error::{Code, Error};
 use crate::store::records::{Flow, FlowTicket};
 use crate::store::{codec, Tree};
-
-/// Seconds a challenge may be signed and sent back.
-pub const CHALLENGE_LIFETIME: i64 = 120;
 
 /// Every challenge starts with this, so a signature made for a taxgate login cannot be
 /// one a signer was asked to make for anything else, and the reverse.
@@ -60,11 +57,12 @@ impl App {
 
     pub async fn issue_ca_challenge(&self, client: &Client, now: i64) -> Result<Challenge, Error> {
         self.certificate_login_enabled()?;
+        let lifetime = self.config.limits.ca_challenge.as_secs() as i64;
         let id = crate::crypto::secrets::token();
         let text = format!("{CHALLENGE_PREFIX}{}", crate::crypto::secrets::token());
         let record = FlowTicket {
             client: client.fingerprint.clone(),
-            expires_at: now + CHALLENGE_LIFETIME,
+            expires_at: now + lifetime,
             flow: Flow::CaChallenge {
                 challenge: text.clone(),
             },
@@ -76,7 +74,7 @@ impl App {
         Ok(Challenge {
             id,
             text,
-            expires_in: CHALLENGE_LIFETIME,
+            expires_in: lifetime,
         })
     }
 

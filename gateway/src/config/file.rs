@@ -193,6 +193,9 @@ pub enum RealnameFile {
 #[serde(deny_unknown_fields)]
 pub struct LimitsFile {
     pub login_ticket_seconds: Option<u64>,
+    /// Certificate login: seconds to sign and send back a challenge (default 120).
+    #[serde(default)]
+    pub ca_challenge_seconds: Option<u64>,
     pub session_idle_seconds: Option<u64>,
     pub session_absolute_seconds: Option<u64>,
     pub captcha_seconds: Option<u64>,

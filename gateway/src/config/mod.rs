@@ -145,6 +145,8 @@ pub enum RealnameProvider {
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub login_ticket: Duration,
+    /// How long a certificate-login challenge may be signed and sent back.
+    pub ca_challenge: Duration,
     pub session_idle: Duration,
     pub session_absolute: Duration,
     pub captcha: Duration,
@@ -175,6 +177,7 @@ impl Limits {
         let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
         Limits {
             login_ticket: secs(l.login_ticket_seconds, 300),
+            ca_challenge: secs(l.ca_challenge_seconds, 120),
             session_idle: secs(l.session_idle_seconds, 30 * 60),
             session_absolute: secs(l.session_absolute_seconds, 12 * 3600),
             captcha: secs(l.captcha_seconds, 300),
@@ -409,6 +412,12 @@ impl Config {
         };
 
         let limits = Limits::from_file(&raw.limits);
+        if limits.ca_challenge.is_zero() {
+            return Err(invalid(
+                "limits.ca_challenge_seconds",
+                "must be at least 1".into(),
+            ));
+        }
         if limits.lockout_threshold == 0 || limits.sms_max_attempts == 0 {
             return Err(invalid("limits", "thresholds must be at least 1".into()));
         }
