@@ -70,7 +70,13 @@ limits: {ip_requests_per_minute: 1000000}
 # Development-mode hashing parameters (as the black-box tests use), so that the many
 # login attempts do not spend the run in argon2.
 argon2: {memory_kib: 256, iterations: 1, parallelism: 1}
+# Certificate login on, with the demo CAs, so POST /login/ca is checked past "not
+# configured".
+ca_roots:
+  - {name: demo CA, kind: ca, root_file: $work/pki/ca/root.pem, crl_file: $work/pki/ca/crl.pem}
+  - {name: demo device CA, kind: device, root_file: $work/pki/device/root.pem}
 EOF
+"$bin" dev pki --out "$work/pki" --registry "$root/config/demo-registry.yaml" >/dev/null
 "$bin" registry import --config "$work/taxgate.yaml" "$root/config/demo-registry.yaml" >/dev/null
 RUST_LOG=${RUST_LOG:-warn} "$bin" serve --config "$work/taxgate.yaml" >"$work/stdout" 2>"$work/stderr" &
 pid=$!

@@ -91,7 +91,7 @@ fn base64_bytes(text: &str) -> Option<Vec<u8>> {
 }
 
 /// A PEM or base64 field of at most `MAX` characters: printable ASCII and line breaks
-/// only.
+/// only (the one exception to "no control characters" of the API).
 struct Encoded<const MAX: usize>(String);
 
 impl<'de, const MAX: usize> Deserialize<'de> for Encoded<MAX> {
@@ -101,6 +101,13 @@ impl<'de, const MAX: usize> Deserialize<'de> for Encoded<MAX> {
             return Err(serde::de::Error::custom(format!(
                 "text longer than {MAX} characters"
             )));
+        }
+        if s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\r' | '\n'))
+        {
+            return Err(serde::de::Error::custom(
+                "control characters are not allowed (line breaks are)",
+            ));
         }
         if !s
             .chars()
