@@ -163,3 +163,94 @@ pub fn spawn_refresher(anchors: &Arc<TrustAnchors>, interval: Duration) {
         tracing::warn!(error = %e, "certificate login: CRL refresher not started");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::dev_ca::{self, Algorithm, DevKey, Spec};
+
+    struct Ca {
+        key: DevKey,
+        root: x509_cert::Certificate,
+        dir: tempfile::TempDir,
+    }
+
+    impl Ca {
+        fn new() -> Ca {
+            let key = DevKey::generate(Algorithm::Sm2).unwrap();
+            let root = dev_ca::issue(&Spec::ca("CA", 1, 10), &key, None).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(
+                dir.path().join("root.pem"),
+                dev_ca::certificate_pem(&root).unwrap(),
+            )
+            .unwrap();
+            Ca { key, root, dir }
+        }
+        fn crl(&self, revoked: &[&x509_cert::Certificate], number: u64) {
+            let next = SystemTime::now() + Duration::from_secs(3600);
+            let crl = dev_ca::crl(&self.key, &self.root, revoked, number, next).unwrap();
+            let path = self.dir.path().join("crl.pem");
+            std::fs::write(path.with_extension("tmp"), dev_ca::crl_pem(&crl).unwrap()).unwrap();
+            std::fs::rename(path.with_extension("tmp"), path).unwrap();
+        }
+        fn config(&self, kind: CertificateLogin) -> CaRoot {
+            CaRoot {
+                name: "测试CA".into(),
+                kind,
+                root_file: self.dir.path().join("root.pem"),
+                crl_file: Some(self.dir.path().join("crl.pem")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_changed_crl_is_taken_and_a_broken_one_is_not() {
+        let ca = Ca::new();
+        ca.crl(&[], 1);
+        let anchors = TrustAnchors::load(&[ca.config(CertificateLogin::Device)]).unwrap();
+        let key = DevKey::generate(Algorithm::Sm2).unwrap();
+        let spec = Spec::enterprise("甲", "91530102MA6K0A0018", 5, 1);
+        let cert = dev_ca::issue(&spec, &key, Some((&ca.key, &ca.root))).unwrap();
+        let der = der::Encode::to_der(&cert).unwrap();
+        let now = crate::clock::now();
+        let check = || anchors.verify(&der, &[], b"c", &key.sign(b"c"), now);
+        let accepted = check().unwrap();
+        assert_eq!(
+            (accepted.login, accepted.ca.as_str()),
+            (LoginKind::Device, "测试CA")
+        );
+        assert_eq!(anchors.refresh(), 0, "nothing changed");
+
+        ca.crl(&[&cert], 2);
+        assert_eq!(anchors.refresh(), 1);
+        assert_eq!(check().unwrap_err(), CertError::Revoked);
+
+        std::fs::write(ca.dir.path().join("crl.pem"), "not a CRL").unwrap();
+        assert_eq!(anchors.refresh(), 0, "a broken CRL is not taken");
+        assert_eq!(
+            check().unwrap_err(),
+            CertError::Revoked,
+            "the previous CRL stays"
+        );
+        ca.crl(&[], 3);
+        assert_eq!(anchors.refresh(), 1);
+        assert!(check().is_ok());
+    }
+
+    #[test]
+    fn loading_refuses_a_missing_or_broken_anchor() {
+        let ca = Ca::new();
+        let e = TrustAnchors::load(&[ca.config(CertificateLogin::Ca)])
+            .err()
+            .unwrap();
+        assert!(e.contains("测试CA") && e.contains("crl.pem"), "{e}");
+        ca.crl(&[], 1);
+        std::fs::write(ca.dir.path().join("root.pem"), "junk").unwrap();
+        let e = TrustAnchors::load(&[ca.config(CertificateLogin::Ca)])
+            .err()
+            .unwrap();
+        assert!(e.contains("not a PEM certificate"), "{e}");
+        assert!(TrustAnchors::load(&[]).unwrap().is_empty());
+    }
+}

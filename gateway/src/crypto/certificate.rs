@@ -633,6 +633,40 @@ mod tests {
         ));
     }
 
+    fn rsa() -> Key {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/rsa-2048-test.key"
+        );
+        Key(DevKey::from_pkcs8_pem(&std::fs::read_to_string(path).unwrap()).unwrap())
+    }
+
+    #[test]
+    fn rsa_roots_and_rsa_leaves_verify() {
+        let now = SystemTime::now();
+        let challenge = b"taxgate-ca-login:rsa";
+        // An RSA root issuing an SM2 leaf.
+        let rsa_key = rsa();
+        let rsa_root = ca(&rsa_key, "RSA CA");
+        let key = Key::sm2();
+        let cert = leaf(&key, SUBJECT, (&rsa_key, &rsa_root), 90);
+        let anchors = [Anchor::from_parts(rsa_root.clone(), None)];
+        let sig = key.sign(challenge);
+        assert!(verify(&anchors, &der_of(&cert), &[], challenge, &sig, now).is_ok());
+        // An SM2 root issuing an RSA leaf, which signs the challenge.
+        let sm2_key = Key::sm2();
+        let sm2_root = ca(&sm2_key, "Tax CA");
+        let cert = leaf(&rsa_key, SUBJECT, (&sm2_key, &sm2_root), 91);
+        let anchors = [Anchor::from_parts(sm2_root, None)];
+        let sig = rsa_key.sign(challenge);
+        let ok = verify(&anchors, &der_of(&cert), &[], challenge, &sig, now);
+        assert_eq!(ok.map(|v| v.enterprise_id), Ok(USCC.to_string()));
+        assert_eq!(
+            verify(&anchors, &der_of(&cert), &[], b"other", &sig, now),
+            Err(CertError::BadSignature)
+        );
+    }
+
     #[test]
     fn the_enterprise_is_found_where_chinese_cas_put_it() {
         let root_key = Key::p256();

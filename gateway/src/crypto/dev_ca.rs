@@ -2,7 +2,8 @@
 //! certificates), `taxgate dev sign` (the development stand-in for the signing plug-in),
 //! the black-box tests and the unit tests of [`super::certificate`].
 //!
-//! Contract: keys are SM2 (GB/T 32918, ID `1234567812345678`) or ECDSA P-256, read and
+//! Contract: keys are SM2 (GB/T 32918, ID `1234567812345678`), ECDSA P-256 or RSA
+//! (PKCS#1 v1.5 with SHA-256; read from a file only, generating one is slow), read and
 //! written as PKCS#8 PEM. [`issue`] makes a root (self-signed), an intermediate or a
 //! leaf with the extensions real Chinese CAs carry (authority and subject key
 //! identifiers, basic constraints, key usage); [`crl`] a CRL. Signatures are DER
@@ -43,6 +44,7 @@ pub enum Algorithm {
 pub enum DevKey {
     Sm2(sm2::dsa::SigningKey),
     P256(p256::ecdsa::SigningKey),
+    Rsa(rsa::pkcs1v15::SigningKey<sha2_011::Sha256>),
 }
 
 impl std::fmt::Debug for DevKey {
@@ -50,6 +52,7 @@ impl std::fmt::Debug for DevKey {
         f.write_str(match self {
             DevKey::Sm2(_) => "DevKey::Sm2(..)",
             DevKey::P256(_) => "DevKey::P256(..)",
+            DevKey::Rsa(_) => "DevKey::Rsa(..)",
         })
     }
 }
@@ -69,7 +72,7 @@ impl DevKey {
         })
     }
 
-    /// Reads a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`) of either curve.
+    /// Reads a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`): SM2, P-256 or RSA.
     pub fn from_pkcs8_pem(pem: &str) -> Result<DevKey, String> {
         use sm2::pkcs8::DecodePrivateKey;
         if let Ok(k) = sm2::SecretKey::from_pkcs8_pem(pem) {
@@ -77,9 +80,12 @@ impl DevKey {
                 sm2::dsa::SigningKey::new(SM2_ID, &k).map_err(text)?,
             ));
         }
-        p256::SecretKey::from_pkcs8_pem(pem)
-            .map(|k| DevKey::P256(k.into()))
-            .map_err(|e| format!("not a PKCS#8 PEM SM2 or P-256 private key: {e}"))
+        if let Ok(k) = p256::SecretKey::from_pkcs8_pem(pem) {
+            return Ok(DevKey::P256(k.into()));
+        }
+        rsa::pkcs1v15::SigningKey::<sha2_011::Sha256>::from_pkcs8_pem(pem)
+            .map(DevKey::Rsa)
+            .map_err(|e| format!("not a PKCS#8 PEM SM2, P-256 or RSA private key: {e}"))
     }
 
     /// The key as PKCS#8 PEM.
@@ -92,6 +98,7 @@ impl DevKey {
             DevKey::P256(k) => p256::SecretKey::from(k.as_nonzero_scalar())
                 .to_pkcs8_pem(LineEnding::LF)
                 .map_err(text)?,
+            DevKey::Rsa(k) => k.to_pkcs8_pem(LineEnding::LF).map_err(text)?,
         };
         Ok(pem.to_string())
     }
@@ -100,10 +107,14 @@ impl DevKey {
         match self {
             DevKey::Sm2(k) => SubjectPublicKeyInfo::from_key(k.verifying_key()).map_err(text),
             DevKey::P256(k) => SubjectPublicKeyInfo::from_key(k.verifying_key()).map_err(text),
+            DevKey::Rsa(k) => {
+                SubjectPublicKeyInfo::from_key(&signature::Keypair::verifying_key(k)).map_err(text)
+            }
         }
     }
 
-    /// The DER signature over `message` (SM2 with SM3, or ECDSA with SHA-256).
+    /// The signature over `message`: DER for SM2 with SM3 and ECDSA with SHA-256, PKCS#1
+    /// v1.5 with SHA-256 for RSA.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
             DevKey::Sm2(k) => {
@@ -113,6 +124,10 @@ impl DevKey {
             DevKey::P256(k) => {
                 let sig: p256::ecdsa::DerSignature = k.sign(message);
                 sig.as_bytes().to_vec()
+            }
+            DevKey::Rsa(k) => {
+                let sig: rsa::pkcs1v15::Signature = k.sign(message);
+                signature::SignatureEncoding::to_vec(&sig)
             }
         }
     }
@@ -128,6 +143,9 @@ impl DevKey {
             }
             DevKey::P256(k) => builder
                 .build::<_, p256::ecdsa::DerSignature>(k)
+                .map_err(text),
+            DevKey::Rsa(k) => builder
+                .build::<_, rsa::pkcs1v15::Signature>(k)
                 .map_err(text),
         }
     }
@@ -291,7 +309,60 @@ pub fn certificate_from_pem(pem: &str) -> Result<Certificate, String> {
     Certificate::from_pem(pem.as_bytes()).map_err(text)
 }
 
-/// Reads a DER certificate.
-pub fn certificate_from_der(der: &[u8]) -> Result<Certificate, String> {
-    Certificate::from_der(der).map_err(text)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::certificate::{verify, Anchor};
+
+    /// Every kind of key survives PKCS#8 PEM and signs what the verifier accepts.
+    #[test]
+    fn keys_round_trip_through_pem_and_sign_verifiably() {
+        let rsa_pem = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/rsa-2048-test.key"
+        ))
+        .unwrap();
+        let keys = [
+            DevKey::generate(Algorithm::Sm2).unwrap(),
+            DevKey::generate(Algorithm::P256).unwrap(),
+            DevKey::from_pkcs8_pem(&rsa_pem).unwrap(),
+        ];
+        let root_key = DevKey::generate(Algorithm::Sm2).unwrap();
+        let root = issue(&Spec::ca("Root", 1, 1), &root_key, None).unwrap();
+        let crl = crl(
+            &root_key,
+            &root,
+            &[],
+            7,
+            SystemTime::now() + std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+        let crl_back =
+            <CertificateList as der::DecodePem>::from_pem(crl_pem(&crl).unwrap().as_bytes())
+                .unwrap();
+        let anchors = [Anchor::from_parts(root.clone(), Some(crl_back))];
+        for (i, key) in keys.iter().enumerate() {
+            let again = DevKey::from_pkcs8_pem(&key.to_pkcs8_pem().unwrap()).unwrap();
+            assert_eq!(
+                again.public_key_info().unwrap(),
+                key.public_key_info().unwrap()
+            );
+            let spec = Spec::enterprise("甲", "91530102MA6K0A0018", 10 + i as u64, 1);
+            let cert = issue(&spec, &again, Some((&root_key, &root))).unwrap();
+            let pem = certificate_pem(&cert).unwrap();
+            let der = der::Encode::to_der(&certificate_from_pem(&pem).unwrap()).unwrap();
+            let sig = key.sign(b"challenge");
+            let v = verify(&anchors, &der, &[], b"challenge", &sig, SystemTime::now());
+            assert_eq!(
+                v.map(|v| v.serial),
+                Ok(format!("{:02x}", 10 + i)),
+                "{key:?}"
+            );
+        }
+        assert!(DevKey::from_pkcs8_pem(
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+        )
+        .is_err());
+        assert_eq!(format!("{:?}", keys[0]), "DevKey::Sm2(..)");
+    }
 }
