@@ -13,7 +13,7 @@
 
 use super::certificate::SM2_ID;
 use der::asn1::{BitString, Uint};
-use der::{Decode, Encode, EncodePem};
+use der::{Encode, EncodePem};
 use signature::Signer;
 use spki::{SubjectPublicKeyInfo, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
 use std::str::FromStr;
