@@ -670,3 +670,35 @@ fn dev_pki_and_dev_sign_make_a_working_pair() {
     ]);
     assert!(!ok && err.contains("private key"), "{err}");
 }
+
+/// Two nodes on one PostgreSQL: a challenge issued by one is good at the other, once,
+/// even when both nodes receive it at the same moment.
+#[tokio::test]
+async fn a_challenge_serves_one_login_across_nodes() {
+    let pki = Pki::new();
+    let a = Gateway::start_with(GatewayOptions {
+        extra_yaml: pki.yaml(),
+        store: crate::harness::TestStore::Postgres(crate::harness::postgres::new_database()),
+        ..Default::default()
+    })
+    .await;
+    let b = a.start_peer("node-b");
+    let (key, cert) = pki.enterprise(A_USCC, 70, false);
+    let (on_a, on_b) = (Browser::new(&a), Browser::new(&b));
+    for _ in 0..5 {
+        let (id, text) = challenge(&on_a).await;
+        let body = json!({"challenge_id": id, "certificate": pem(&cert), "signature": b64(&key.sign(text.as_bytes()))});
+        let (r1, r2) = tokio::join!(
+            on_a.post("/api/v1/login/ca", &body),
+            on_b.post("/api/v1/login/ca", &body)
+        );
+        let mut statuses = [r1.status, r2.status];
+        statuses.sort();
+        assert_eq!(statuses, [200, 401], "{} / {}", r1.code(), r2.code());
+        assert!([r1.code(), r2.code()].contains(&"CHALLENGE_INVALID".to_string()));
+    }
+    // Issued on A, used on B.
+    let (id, text) = challenge(&on_a).await;
+    let body = json!({"challenge_id": id, "certificate": pem(&cert), "signature": b64(&key.sign(text.as_bytes()))});
+    on_b.post("/api/v1/login/ca", &body).await.expect(200);
+}
