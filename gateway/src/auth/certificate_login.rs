@@ -120,28 +120,8 @@ impl App {
         let accepted = match checked {
             (Ok(accepted), _) => accepted,
             (Err(CertError::BadSignature), leaf) => {
-                // The certificate itself is trusted: whoever sent it lacks its key, or
-                // guesses. That counts against the enterprise like a wrong password.
-                let named = crate::crypto::certificate::enterprise_id_of(&leaf);
-                let enterprise = match named {
-                    Some(id) => self.enterprise_by_account(&id).await?,
-                    None => None,
-                };
-                let answer = match &enterprise {
-                    Some(e) => {
-                        let counted = self
-                            .record_password_failure(Account::Enterprise(&e.key), &client.ip, now)
-                            .await?;
-                        if counted.code == Code::Locked {
-                            counted
-                        } else {
-                            Error::new(Code::SignatureInvalid)
-                        }
-                    }
-                    None => Error::new(Code::SignatureInvalid),
-                };
-                let key = enterprise.as_ref().map(|e| e.key.as_str());
-                return refuse(answer, key, None).await;
+                let (answer, enterprise) = self.bad_signature(&leaf, now).await?;
+                return refuse(answer, enterprise.as_deref(), None).await;
             }
             (Err(e), _) => {
                 let detail = match &e {
@@ -181,6 +161,29 @@ impl App {
             .detail(detail);
         self.issue_login_ticket(enterprise, accepted.login, client, &event, now)
             .await
+    }
+
+    /// The answer to a bad signature by a trusted certificate, and the enterprise it names
+    /// if known. Whoever sent it lacks the certificate's key, or guesses: that counts
+    /// against the enterprise's lockout like a wrong enterprise password (a locked
+    /// enterprise stays locked without counting, as at the password login).
+    async fn bad_signature(&self, leaf: &[u8], now: i64) -> Result<(Error, Option<String>), Error> {
+        let enterprise = match crate::crypto::certificate::enterprise_id_of(leaf) {
+            Some(id) => self.enterprise_by_account(&id).await?,
+            None => None,
+        };
+        let Some(enterprise) = enterprise else {
+            return Ok((Error::new(Code::SignatureInvalid), None));
+        };
+        let account = Account::Enterprise(&enterprise.key);
+        let answer = match self.check_lock(account, now).await {
+            Err(locked) => locked,
+            Ok(()) => match self.record_account_failure(account, now).await? {
+                locked if locked.code == Code::Locked => locked,
+                _ => Error::new(Code::SignatureInvalid),
+            },
+        };
+        Ok((answer, Some(enterprise.key)))
     }
 
     /// Removes the challenge `id` and returns its text if it was alive and this client's.

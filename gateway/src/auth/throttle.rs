@@ -136,6 +136,16 @@ impl App {
         now: i64,
     ) -> Result<Error, Error> {
         self.count_failure_for_client(client_ip, now).await?;
+        self.record_account_failure(account, now).await
+    }
+
+    /// Counts one failure against `account`'s lockout (not against the address); returns
+    /// `LOCKED` when it reached the threshold, `BAD_CREDENTIALS` otherwise.
+    pub async fn record_account_failure(
+        &self,
+        account: Account<'_>,
+        now: i64,
+    ) -> Result<Error, Error> {
         let threshold = self.config.limits.lockout_threshold;
         let lock_secs = self.config.limits.lockout.as_secs() as i64;
         let mut locked_now = false;
