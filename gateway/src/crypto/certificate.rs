@@ -2,12 +2,14 @@
 //! signature over a challenge, checked against the configured trust anchors.
 //!
 //! Contract: [`Anchor::load`] reads a root certificate (PEM) and, optionally, its CRL
-//! (PEM or DER). [`verify`] accepts a leaf certificate only when every certificate from
-//! the leaf up to an anchor is signed by the next (the chain the client sent, in any
+//! (PEM or DER), whose issuer and signature are checked there, once: a CRL that is not
+//! the root's own is refused, and what a login reads is its set of revoked serials and
+//! its next update. [`verify`] accepts a leaf certificate only when every certificate
+//! from the leaf up to an anchor is signed by the next (the chain the client sent, in any
 //! order), each is within its validity at `now`, the intermediates are CAs, the leaf may
-//! sign (`digitalSignature` or `nonRepudiation`, when it states a key usage), no
-//! certificate of the path is on its anchor's CRL (whose own signature and freshness
-//! are checked), and the leaf's key signed the challenge. Algorithms: SM2 with SM3
+//! sign (`digitalSignature` or `nonRepudiation`, when it states a key usage), the
+//! anchor's CRL is not past its next update and does not list the certificate the
+//! anchor issued, and the leaf's key signed the challenge. Algorithms: SM2 with SM3
 //! (GB/T 32918, distinguishing ID `1234567812345678`), ECDSA P-256 with SHA-256, RSA
 //! PKCS#1 v1.5 with SHA-256. Signatures are checked over the bytes as received, never a
 //! re-encoding. The enterprise is the USCC found by [`enterprise_id`]. Each refusal is
@@ -19,7 +21,9 @@ use der::referenced::OwnedToRef;
 use der::{Decode, DecodePem, Reader, SliceReader};
 use signature::Verifier;
 use spki::SubjectPublicKeyInfoOwned;
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
@@ -62,11 +66,19 @@ pub enum CertError {
     NoEnterprise,
 }
 
-/// A trust anchor: a root certificate and the CRL it publishes.
+/// A trust anchor: a root certificate and what its CRL revokes. Cheap to clone.
 #[derive(Clone)]
 pub struct Anchor {
     root: Certificate,
-    crl: Option<CertificateList>,
+    revocations: Option<Revocations>,
+}
+
+/// A CRL already checked (issuer, signature): what a login reads of it.
+#[derive(Clone)]
+struct Revocations {
+    next_update: Option<SystemTime>,
+    /// Serial numbers as encoded (DER INTEGER contents).
+    serials: Arc<HashSet<Vec<u8>>>,
 }
 
 impl Anchor {
@@ -74,20 +86,70 @@ impl Anchor {
         let text = std::fs::read(root_pem).map_err(|e| format!("{}: {e}", root_pem.display()))?;
         let root = Certificate::from_pem(&text)
             .map_err(|e| format!("{}: not a PEM certificate: {e}", root_pem.display()))?;
-        let crl = crl
-            .map(|p| {
-                let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                CertificateList::from_pem(&bytes)
-                    .or_else(|_| CertificateList::from_der(&bytes))
-                    .map_err(|e| format!("{}: not a CRL: {e}", p.display()))
-            })
-            .transpose()?;
-        Ok(Anchor { root, crl })
+        let Some(path) = crl else {
+            return Ok(Anchor {
+                root,
+                revocations: None,
+            });
+        };
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let der = match der::pem::decode_vec(&bytes) {
+            Ok((_, der)) => der,
+            Err(_) => bytes,
+        };
+        Anchor::new(root, Some(&der)).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    pub fn from_parts(root: Certificate, crl: Option<CertificateList>) -> Anchor {
-        Anchor { root, crl }
+    /// The anchor of `root`, with its CRL (DER) if it publishes one: refused unless the
+    /// root issued and signed it.
+    pub fn new(root: Certificate, crl: Option<&[u8]>) -> Result<Anchor, CertError> {
+        let revocations = crl.map(|der| revocations(&root, der)).transpose()?;
+        Ok(Anchor { root, revocations })
     }
+}
+
+/// Reads a CRL of `root`, checking its issuer and its signature over the bytes as
+/// received.
+fn revocations(root: &Certificate, der: &[u8]) -> Result<Revocations, CertError> {
+    let invalid = |m: String| CertError::CrlInvalid(m);
+    let crl: CertificateList =
+        CertificateList::from_der(der).map_err(|e| invalid(format!("not a CRL: {e}")))?;
+    if crl.tbs_cert_list.issuer != *root.tbs_certificate().subject() {
+        return Err(invalid("issued by another CA".into()));
+    }
+    if crl.signature_algorithm != crl.tbs_cert_list.signature {
+        return Err(invalid("signature algorithms differ".into()));
+    }
+    let tbs = first_element(der).map_err(|e| invalid(format!("not a CRL: {e}")))?;
+    let signature = crl
+        .signature
+        .as_bytes()
+        .ok_or_else(|| invalid("signature bits".into()))?;
+    check_signature(
+        crl.signature_algorithm.oid,
+        root.tbs_certificate().subject_public_key_info(),
+        tbs,
+        signature,
+    )
+    .map_err(|_| invalid("its signature does not verify with the root's key".into()))?;
+    let serials = crl
+        .tbs_cert_list
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .map(|r| r.serial_number.as_bytes().to_vec())
+        .collect();
+    Ok(Revocations {
+        next_update: crl.tbs_cert_list.next_update.map(|t| t.to_system_time()),
+        serials: Arc::new(serials),
+    })
+}
+
+/// The bytes of the first element of a DER SEQUENCE (a certificate's or a CRL's TBS).
+fn first_element(der: &[u8]) -> Result<&[u8], der::Error> {
+    let mut outer = SliceReader::new(der)?;
+    der::Header::decode(&mut outer)?;
+    outer.tlv_bytes()
 }
 
 /// A verified login certificate.
@@ -112,9 +174,7 @@ impl Received {
         let malformed = |e: der::Error| CertError::Malformed(e.to_string());
         let cert = Certificate::from_der(der).map_err(malformed)?;
         // Certificate ::= SEQUENCE { tbsCertificate, ... }: the first element's bytes.
-        let mut outer = SliceReader::new(der).map_err(malformed)?;
-        der::Header::decode(&mut outer).map_err(malformed)?;
-        let tbs = outer.tlv_bytes().map_err(malformed)?.to_vec();
+        let tbs = first_element(der).map_err(malformed)?.to_vec();
         Ok(Received { cert, tbs })
     }
 }
@@ -151,14 +211,15 @@ pub fn verify(
     if !may_sign(&leaf.cert) {
         return Err(CertError::KeyUsage);
     }
-    if let Some(crl) = &anchor_ref.crl {
-        check_crl(crl, &anchor_ref.root, now)?;
+    if let Some(crl) = &anchor_ref.revocations {
+        if crl.next_update.is_some_and(|t| t < now) {
+            return Err(CertError::CrlInvalid("past its next update".into()));
+        }
         // The anchor's CRL lists what the anchor issued: the top of the path.
         let top = path
             .last()
-            .map(|c| c.cert.tbs_certificate().serial_number());
-        let revoked = crl.tbs_cert_list.revoked_certificates.iter().flatten();
-        if revoked.into_iter().any(|r| Some(&r.serial_number) == top) {
+            .map(|c| c.cert.tbs_certificate().serial_number().as_bytes());
+        if top.is_some_and(|serial| crl.serials.contains(serial)) {
             return Err(CertError::Revoked);
         }
     }
@@ -220,33 +281,6 @@ fn signed_by(cert: &Received, issuer: &Certificate) -> Result<(), CertError> {
         &cert.tbs,
         signature,
     )
-}
-
-/// The CRL was signed by the anchor and is not past its next update.
-fn check_crl(crl: &CertificateList, root: &Certificate, now: SystemTime) -> Result<(), CertError> {
-    let invalid = |m: &str| CertError::CrlInvalid(m.to_string());
-    if crl.tbs_cert_list.issuer != *root.tbs_certificate().subject() {
-        return Err(invalid("issued by another CA"));
-    }
-    if crl
-        .tbs_cert_list
-        .next_update
-        .is_some_and(|t| t.to_system_time() < now)
-    {
-        return Err(invalid("past its next update"));
-    }
-    let tbs = der::Encode::to_der(&crl.tbs_cert_list).map_err(|e| invalid(&e.to_string()))?;
-    let signature = crl
-        .signature
-        .as_bytes()
-        .ok_or_else(|| invalid("signature bits"))?;
-    check_signature(
-        crl.signature_algorithm.oid,
-        root.tbs_certificate().subject_public_key_info(),
-        &tbs,
-        signature,
-    )
-    .map_err(|_| invalid("its signature does not verify"))
 }
 
 /// The signature algorithm a leaf key signs challenges with.
@@ -448,9 +482,17 @@ mod tests {
         dev_ca::issue(&spec, &key.0, Some((&issuer.0 .0, issuer.1))).unwrap()
     }
 
-    fn crl(key: &Key, root: &Certificate, revoked: &[&Certificate]) -> CertificateList {
+    /// A CRL (DER) of `root`, signed by `key`.
+    fn crl(key: &Key, root: &Certificate, revoked: &[&Certificate]) -> Vec<u8> {
         let next = SystemTime::now() + Duration::from_secs(86400);
-        dev_ca::crl(&key.0, root, revoked, 1, next).unwrap()
+        dev_ca::crl(&key.0, root, revoked, 1, next)
+            .unwrap()
+            .to_der()
+            .unwrap()
+    }
+
+    fn plain(root: &Certificate) -> Anchor {
+        Anchor::new(root.clone(), None).unwrap()
     }
 
     fn der_of(c: &Certificate) -> Vec<u8> {
@@ -464,10 +506,7 @@ mod tests {
         let (sm2_root_key, p256_root_key) = (Key::sm2(), Key::p256());
         let sm2_root = ca(&sm2_root_key, "Tax CA");
         let p256_root = ca(&p256_root_key, "Device CA");
-        let anchors = [
-            Anchor::from_parts(sm2_root.clone(), None),
-            Anchor::from_parts(p256_root.clone(), None),
-        ];
+        let anchors = [plain(&sm2_root), plain(&p256_root)];
         let challenge = [7u8; 32];
         let now = SystemTime::now();
 
@@ -539,7 +578,7 @@ mod tests {
         let key = Key::sm2();
         let cert = leaf(&key, SUBJECT, (&root_key, &root), 77);
         let sig = key.sign(&challenge);
-        let plain = [Anchor::from_parts(root.clone(), None)];
+        let plain = [plain(&root)];
         let check = |anchors: &[Anchor], cert: &Certificate, sig: &[u8], now| {
             verify(anchors, &der_of(cert), &[], &challenge, sig, now)
         };
@@ -569,22 +608,23 @@ mod tests {
         let later = now + Duration::from_secs(2 * 365 * 24 * 3600);
         assert_eq!(check(&plain, &cert, &sig, later), Err(CertError::Expired));
         // Revoked, by a CRL the anchor signed; a CRL signed by another key is refused.
-        let revoked = [Anchor::from_parts(
-            root.clone(),
-            Some(crl(&root_key, &root, &[&cert])),
-        )];
+        let revoked = [Anchor::new(root.clone(), Some(&crl(&root_key, &root, &[&cert]))).unwrap()];
         assert_eq!(check(&revoked, &cert, &sig, now), Err(CertError::Revoked));
-        let clean = [Anchor::from_parts(
-            root.clone(),
-            Some(crl(&root_key, &root, &[])),
-        )];
+        let clean = [Anchor::new(root.clone(), Some(&crl(&root_key, &root, &[]))).unwrap()];
         assert!(check(&clean, &cert, &sig, now).is_ok());
-        let forged = [Anchor::from_parts(
-            root.clone(),
-            Some(crl(&other_key, &root, &[])),
-        )];
         assert!(matches!(
-            check(&forged, &cert, &sig, now),
+            Anchor::new(root.clone(), Some(&crl(&other_key, &root, &[]))),
+            Err(CertError::CrlInvalid(_))
+        ));
+        assert!(matches!(
+            Anchor::new(
+                root.clone(),
+                Some(&crl(&other_key, &ca(&other_key, "Other CA"), &[]))
+            ),
+            Err(CertError::CrlInvalid(_))
+        ));
+        assert!(matches!(
+            Anchor::new(root.clone(), Some(b"junk")),
             Err(CertError::CrlInvalid(_))
         ));
         let stale = now + Duration::from_secs(2 * 86400);
@@ -650,14 +690,14 @@ mod tests {
         let rsa_root = ca(&rsa_key, "RSA CA");
         let key = Key::sm2();
         let cert = leaf(&key, SUBJECT, (&rsa_key, &rsa_root), 90);
-        let anchors = [Anchor::from_parts(rsa_root.clone(), None)];
+        let anchors = [plain(&rsa_root)];
         let sig = key.sign(challenge);
         assert!(verify(&anchors, &der_of(&cert), &[], challenge, &sig, now).is_ok());
         // An SM2 root issuing an RSA leaf, which signs the challenge.
         let sm2_key = Key::sm2();
         let sm2_root = ca(&sm2_key, "Tax CA");
         let cert = leaf(&rsa_key, SUBJECT, (&sm2_key, &sm2_root), 91);
-        let anchors = [Anchor::from_parts(sm2_root, None)];
+        let anchors = [plain(&sm2_root)];
         let sig = rsa_key.sign(challenge);
         let ok = verify(&anchors, &der_of(&cert), &[], challenge, &sig, now);
         assert_eq!(ok.map(|v| v.enterprise_id), Ok(USCC.to_string()));

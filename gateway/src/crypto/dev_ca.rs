@@ -275,20 +275,31 @@ pub fn crl(
     number: u64,
     next_update: SystemTime,
 ) -> Result<CertificateList, String> {
-    let now = Time::try_from(SystemTime::now()).map_err(text)?;
-    let entries: Vec<RevokedCert> = revoked
+    let serials = revoked
         .iter()
-        .map(|c| RevokedCert {
-            serial_number: c.tbs_certificate().serial_number().clone(),
-            revocation_date: now,
-            crl_entry_extensions: None,
-        })
-        .collect();
+        .map(|c| c.tbs_certificate().serial_number().clone());
+    crl_of_serials(key, issuer, serials, number, next_update)
+}
+
+/// A CRL of `issuer` listing these serial numbers (e.g. a large one for a benchmark).
+pub fn crl_of_serials(
+    key: &DevKey,
+    issuer: &Certificate,
+    serials: impl IntoIterator<Item = SerialNumber>,
+    number: u64,
+    next_update: SystemTime,
+) -> Result<CertificateList, String> {
+    let now = Time::try_from(SystemTime::now()).map_err(text)?;
+    let entries = serials.into_iter().map(move |serial_number| RevokedCert {
+        serial_number,
+        revocation_date: now,
+        crl_entry_extensions: None,
+    });
     let number = Uint::new(&number.to_be_bytes()).map_err(text)?;
     let builder = CrlBuilder::new(issuer, CrlNumber(number))
         .map_err(text)?
         .with_next_update(Some(Time::try_from(next_update).map_err(text)?))
-        .with_certificates(entries.into_iter());
+        .with_certificates(entries);
     key.build(builder)
 }
 
@@ -337,10 +348,8 @@ mod tests {
             SystemTime::now() + std::time::Duration::from_secs(60),
         )
         .unwrap();
-        let crl_back =
-            <CertificateList as der::DecodePem>::from_pem(crl_pem(&crl).unwrap().as_bytes())
-                .unwrap();
-        let anchors = [Anchor::from_parts(root.clone(), Some(crl_back))];
+        let (_, crl_back) = der::pem::decode_vec(crl_pem(&crl).unwrap().as_bytes()).unwrap();
+        let anchors = [Anchor::new(root.clone(), Some(&crl_back)).unwrap()];
         for (i, key) in keys.iter().enumerate() {
             let again = DevKey::from_pkcs8_pem(&key.to_pkcs8_pem().unwrap()).unwrap();
             assert_eq!(
