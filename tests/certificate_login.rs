@@ -434,7 +434,9 @@ async fn bad_signatures_lock_the_enterprise_like_wrong_passwords() {
     // Locked for every entry: the right key, and the enterprise password; more bad
     // signatures meanwhile are answered LOCKED too.
     ca_login(&b, &cert, &key).await.expect_error(429, "LOCKED");
-    ca_login(&b, &cert, &stranger).await.expect_error(429, "LOCKED");
+    ca_login(&b, &cert, &stranger)
+        .await
+        .expect_error(429, "LOCKED");
     b.stage1(A_USCC, A_PASSWORD)
         .await
         .expect_error(429, "LOCKED");
