@@ -413,6 +413,25 @@ async fn a_crl_written_while_serving_revokes_within_seconds() {
         "{}",
         gw.stderr()
     );
+
+    // What the operator sees: the CRL in force, and why the file on disk is not.
+    let mut admin = Browser::new(&gw);
+    admin.base = format!("http://{}", gw.admin);
+    let cas = admin.get("/admin/ca").await.expect(200).json();
+    assert_eq!(cas[0]["name"], "测试税务CA", "{cas}");
+    assert_eq!(cas[0]["kind"], "ca");
+    assert_eq!(cas[0]["crl_revoked"], 1);
+    let next = cas[0]["crl_next_update"].as_i64().unwrap();
+    assert!(next > taxgate::clock::now(), "{cas}");
+    assert!(
+        cas[0]["last_error"].as_str().unwrap().contains("ca.crl"),
+        "{cas}"
+    );
+    assert_eq!(cas[1]["kind"], "device");
+    assert!(cas[1].get("crl_next_update").is_none());
+    let metrics = String::from_utf8(admin.get("/metrics").await.expect(200).body.to_vec()).unwrap();
+    let line = format!("taxgate_ca_crl_next_update_seconds{{ca=\"测试税务CA\"}} {next}");
+    assert!(metrics.contains(&line), "{metrics}");
 }
 
 #[tokio::test]

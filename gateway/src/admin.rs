@@ -50,7 +50,7 @@ impl ServeHttp for Admin {
         let method = req.method.clone();
         let path = req.uri.path().to_string();
         let allow = match path.as_str() {
-            "/healthz" | "/metrics" | "/admin/policies" => "GET",
+            "/healthz" | "/metrics" | "/admin/policies" | "/admin/ca" => "GET",
             "/admin/policies/reload" => "POST",
             _ => "",
         };
@@ -66,7 +66,12 @@ impl ServeHttp for Admin {
         match (method.as_str(), path.as_str()) {
             ("GET", "/healthz") => json(200, &serde_json::json!({"status": "ok"})),
             ("GET", "/metrics") => {
-                let body = self.app.metrics.render(&self.app.policy);
+                let cas = self.app.trust.status();
+                let crls: Vec<(&str, i64)> = cas
+                    .iter()
+                    .filter_map(|c| Some((c.name.as_str(), c.crl_next_update?)))
+                    .collect();
+                let body = self.app.metrics.render(&self.app.policy, &crls);
                 Response::builder()
                     .status(200)
                     .header("content-type", "text/plain; version=0.0.4")
@@ -75,6 +80,7 @@ impl ServeHttp for Admin {
                     .unwrap_or_default()
             }
             ("GET", "/admin/policies") => json(200, &self.policies().await),
+            ("GET", "/admin/ca") => json(200, &serde_json::json!(self.app.trust.status())),
             ("POST", "/admin/policies/reload") => {
                 let started = std::time::Instant::now();
                 match self.app.policy.reload() {

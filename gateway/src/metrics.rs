@@ -21,6 +21,9 @@ pub struct Metrics {
     /// the policy engine when scraped.
     reloads: IntGaugeVec,
     policy_version: IntGauge,
+    /// When each certificate-login CA's CRL goes stale (Unix seconds), set when scraped:
+    /// alert well before it, as that CA's logins stop then.
+    crl_next_update: IntGaugeVec,
 }
 
 fn counter(
@@ -91,12 +94,29 @@ impl Metrics {
                 registry.register(Box::new(g.clone()))?;
                 g
             },
+            crl_next_update: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "ca_crl_next_update_seconds",
+                        "When the CRL of a certificate-login CA goes stale (Unix time)",
+                    ),
+                    &["ca"],
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
             registry,
         })
     }
 
-    /// The text exposition format; `policy` gives the reload counts and version.
-    pub fn render(&self, policy: &crate::policy::PolicyEngine) -> Vec<u8> {
+    /// The text exposition format; `policy` gives the reload counts and version, `crls`
+    /// each CA's name and its CRL's next update.
+    pub fn render(&self, policy: &crate::policy::PolicyEngine, crls: &[(&str, i64)]) -> Vec<u8> {
+        for (ca, next_update) in crls {
+            self.crl_next_update
+                .with_label_values(&[ca])
+                .set(*next_update);
+        }
         let (ok, failed) = policy.reload_counts();
         self.reloads.with_label_values(&["ok"]).set(ok as i64);
         self.reloads

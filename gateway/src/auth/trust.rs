@@ -8,7 +8,9 @@
 //! set in atomically; an anchor whose new files do not load keeps its previous root
 //! and CRL and the failure is logged, so a half-written CRL never turns revocation
 //! checking off. [`spawn_refresher`] calls it every interval. Verification reads the
-//! set in force without locking.
+//! set in force without locking. [`TrustAnchors::status`] is what an operator watches
+//! (`GET /admin/ca`, the metric `taxgate_ca_crl_next_update_seconds`): when each CRL
+//! goes stale, and the last refresh that failed.
 
 use crate::config::{CaRoot, CertificateLogin};
 use crate::crypto::certificate::{self, Anchor, CertError, Verified};
@@ -27,10 +29,29 @@ fn stamp(path: &Path) -> Stamp {
     Some((m.len(), m.modified().ok()?, m.ino()))
 }
 
-/// The anchors in force, in config order, with the stamps of the files they came from.
+/// The anchors in force, in config order, with the stamps of the files they came from
+/// and the error of the last refresh that did not load them.
 struct Loaded {
     anchors: Vec<Anchor>,
     stamps: Vec<[Stamp; 2]>,
+    errors: Vec<Option<String>>,
+}
+
+/// One CA as an operator sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CaStatus {
+    pub name: String,
+    /// `ca` or `device`: the login its certificates give.
+    pub kind: &'static str,
+    /// With a CRL: when it goes stale (Unix seconds; logins by this CA's certificates
+    /// are refused after it) and how many serials it revokes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crl_next_update: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crl_revoked: Option<usize>,
+    /// Why the files on disk are not the ones in force, if they are not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 pub struct TrustAnchors {
@@ -58,7 +79,11 @@ impl TrustAnchors {
         }
         Ok(TrustAnchors {
             roots: roots.to_vec(),
-            current: ArcSwap::from_pointee(Loaded { anchors, stamps }),
+            current: ArcSwap::from_pointee(Loaded {
+                errors: vec![None; anchors.len()],
+                anchors,
+                stamps,
+            }),
         })
     }
 
@@ -73,32 +98,70 @@ impl TrustAnchors {
         let old = self.current.load();
         let mut anchors = Vec::with_capacity(self.roots.len());
         let mut stamps = Vec::with_capacity(self.roots.len());
+        let mut errors = old.errors.clone();
         let mut replaced = 0;
-        for ((root, previous), seen) in self.roots.iter().zip(&old.anchors).zip(&old.stamps) {
+        for (i, (root, previous)) in self.roots.iter().zip(&old.anchors).enumerate() {
             let now = stamps_of(root);
-            if now == *seen {
+            if old.stamps.get(i) == Some(&now) {
                 anchors.push(previous.clone());
                 stamps.push(now);
                 continue;
             }
-            match read(root) {
+            let error = match read(root) {
                 Ok(anchor) => {
                     tracing::info!(ca = %root.name, "certificate login: CA root and CRL reloaded");
                     anchors.push(anchor);
                     replaced += 1;
+                    None
                 }
                 Err(e) => {
                     tracing::warn!(ca = %root.name, error = %e, "certificate login: CA files not reloaded; the previous ones stay in force");
                     anchors.push(previous.clone());
+                    Some(e)
                 }
+            };
+            if let Some(slot) = errors.get_mut(i) {
+                *slot = error;
             }
             // Remembered either way: a broken file is reported once, not every interval.
             stamps.push(now);
         }
         if replaced > 0 || stamps != old.stamps {
-            self.current.store(Arc::new(Loaded { anchors, stamps }));
+            self.current.store(Arc::new(Loaded {
+                anchors,
+                stamps,
+                errors,
+            }));
         }
         replaced
+    }
+
+    /// Every CA in config order, as in force now.
+    pub fn status(&self) -> Vec<CaStatus> {
+        let current = self.current.load();
+        let unix = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        };
+        self.roots
+            .iter()
+            .zip(&current.anchors)
+            .zip(&current.errors)
+            .map(|((root, anchor), error)| {
+                let crl = anchor.crl_state();
+                CaStatus {
+                    name: root.name.clone(),
+                    kind: match root.kind {
+                        CertificateLogin::Ca => "ca",
+                        CertificateLogin::Device => "device",
+                    },
+                    crl_next_update: crl.and_then(|(next, _)| next).map(unix),
+                    crl_revoked: crl.map(|(_, n)| n),
+                    last_error: error.clone(),
+                }
+            })
+            .collect()
     }
 
     /// Verifies a login certificate (DER), the intermediates the client sent (DER), and

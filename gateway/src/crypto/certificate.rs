@@ -100,6 +100,14 @@ impl Anchor {
         Anchor::new(root, Some(&der)).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// When its CRL must be replaced (its next update) and how many serials it revokes;
+    /// `None` without a CRL.
+    pub fn crl_state(&self) -> Option<(Option<SystemTime>, usize)> {
+        self.revocations
+            .as_ref()
+            .map(|r| (r.next_update, r.serials.len()))
+    }
+
     /// The anchor of `root`, with its CRL (DER) if it publishes one: refused unless the
     /// root issued and signed it.
     pub fn new(root: Certificate, crl: Option<&[u8]>) -> Result<Anchor, CertError> {
