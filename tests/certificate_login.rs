@@ -3,7 +3,6 @@
 //! proxied request, every refusal with its code, the CRL reloaded while serving, brute
 //! force counted like passwords, and the login kind in Cedar's context.
 
-use crate::harness::client::officer_id;
 use crate::harness::fx::*;
 use crate::harness::gateway::run_cli;
 use crate::harness::{Browser, Gateway, GatewayOptions, Resp};
@@ -142,22 +141,6 @@ async fn ca_login(b: &Browser, cert: &Certificate, key: &DevKey) -> Resp {
     .await
 }
 
-/// Stage 2 by SMS for the officer with `phone`; keeps the session.
-async fn stage2(b: &mut Browser, stage1: &Value, phone: &str) -> Resp {
-    let ticket = stage1["login_ticket"].as_str().unwrap();
-    let officer = officer_id(stage1, phone);
-    let code = b.login_sms_code(ticket, &officer, phone).await;
-    let r = b
-        .post(
-            "/api/v1/login/officer",
-            &json!({"login_ticket": ticket, "officer_id": officer, "method": "sms", "sms_code": code}),
-        )
-        .await
-        .expect(200);
-    b.keep_session(&r);
-    r
-}
-
 fn names(stage1: &Value) -> Vec<String> {
     let mut n: Vec<String> = stage1["officers"]
         .as_array()
@@ -185,7 +168,7 @@ async fn sm2_and_ecdsa_certificates_log_in_through_both_stages() {
     assert_eq!(names(&s1), names(&by_password));
 
     // Stage 2 as today; the session opens tax modules.
-    let s2 = stage2(&mut b, &s1, ZHAO_PHONE).await.json();
+    let s2 = b.stage2_by_sms(&s1, ZHAO_PHONE).await.json();
     assert_eq!(s2["enterprise"]["uscc"], A_USCC);
     b.get("/api/v1/session").await.expect(200);
     b.get("/tax/zzs/declare").await.expect(200);
@@ -220,7 +203,7 @@ async fn sm2_and_ecdsa_certificates_log_in_through_both_stages() {
         .json();
     assert_eq!(r["login"], "device");
     assert_eq!(r["enterprise"]["uscc"], B_USCC);
-    stage2(&mut device, &r, ZHOU_PHONE).await;
+    device.stage2_by_sms(&r, ZHOU_PHONE).await;
     device.get("/api/v1/session").await.expect(200);
 
     // Both sessions survive a restart.
@@ -567,7 +550,7 @@ async fn the_login_kind_reaches_cedar() {
         .await
         .expect(200)
         .json();
-    stage2(&mut by_certificate, &s1, SUN_PHONE).await;
+    by_certificate.stage2_by_sms(&s1, SUN_PHONE).await;
     let session = by_certificate
         .get("/api/v1/session")
         .await

@@ -639,14 +639,7 @@ async fn provider_faults_answer_503_and_leave_flows_usable() {
     // Not "wait 60 s": no failed send took the resend window.
     b.post("/api/v1/login/officer/sms", &ask).await.expect(200);
     let code = fake.last_code(LI_PHONE).expect("the code was sent");
-    let r = b
-        .post(
-            "/api/v1/login/officer",
-            &json!({"login_ticket": ticket, "officer_id": officer, "method": "sms", "sms_code": code}),
-        )
-        .await
-        .expect(200);
-    b.keep_session(&r);
+    b.finish_by_sms(&ticket, &officer, &code).await;
     b.get("/api/v1/session").await.expect(200);
 
     // 实名认证: the start and the status poll, each under every fault, then recovery.

@@ -70,14 +70,7 @@ async fn a_session_opened_on_one_node_is_served_by_the_other() {
     let officer = crate::harness::client::officer_id(&s1, SUN_PHONE);
     let code = sun.login_sms_code(&ticket, &officer, SUN_PHONE).await;
     sun.follow(&a);
-    let r = sun
-        .post(
-            "/api/v1/login/officer",
-            &json!({"login_ticket": ticket, "officer_id": officer, "method": "sms", "sms_code": code}),
-        )
-        .await
-        .expect(200);
-    sun.keep_session(&r);
+    sun.finish_by_sms(&ticket, &officer, &code).await;
     sun.get("/tax/zzs/x").await.expect(200);
 }
 

@@ -229,9 +229,20 @@ impl Browser {
     /// The whole login by SMS; keeps the session. Returns stage 2's answer.
     pub async fn login_by_sms(&mut self, account: &str, password: &str, phone: &str) -> Resp {
         let s1 = self.stage1(account, password).await.expect(200).json();
-        let ticket = s1["login_ticket"].as_str().unwrap().to_string();
-        let officer = officer_id(&s1, phone);
-        let code = self.login_sms_code(&ticket, &officer, phone).await;
+        self.stage2_by_sms(&s1, phone).await
+    }
+
+    /// Stage 2 by SMS for the officer with `phone` of a stage-1 answer (by password or
+    /// certificate); keeps the session.
+    pub async fn stage2_by_sms(&mut self, stage1: &Value, phone: &str) -> Resp {
+        let ticket = stage1["login_ticket"].as_str().unwrap();
+        let officer = officer_id(stage1, phone);
+        let code = self.login_sms_code(ticket, &officer, phone).await;
+        self.finish_by_sms(ticket, &officer, &code).await
+    }
+
+    /// `POST /login/officer` with an SMS code; must be 200; keeps the session.
+    pub async fn finish_by_sms(&mut self, ticket: &str, officer: &str, code: &str) -> Resp {
         let r = self
             .post(
                 "/api/v1/login/officer",
