@@ -46,10 +46,19 @@ async function menuModules(page) {
 
 // ------------------------------------------------------------------ flows
 
+// The captcha id each page last answered: a captcha is single use, and after a refused
+// login the portal fetches a new one, so wait for an id not answered yet.
+const answered = new WeakMap();
+
 async function fillCaptcha(page, g) {
   const img = page.locator('img.captcha-img[data-captcha-id]');
   await img.waitFor();
-  const id = await img.getAttribute('data-captcha-id');
+  let id = await img.getAttribute('data-captcha-id');
+  for (let i = 0; id === answered.get(page) && i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    id = await img.getAttribute('data-captcha-id');
+  }
+  answered.set(page, id);
   await page.getByLabel('验证码', { exact: true }).fill(await g.captchaAnswer(id));
 }
 
