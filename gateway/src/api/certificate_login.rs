@@ -24,11 +24,17 @@ pub async fn challenge(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespo
     app.check_rate(RateClass::Captcha, &req.client_ip, now)
         .await?;
     let c = app.issue_ca_challenge(&client(app, req), now).await?;
-    Ok(ApiResponse::ok(&serde_json::json!({
+    let mut answer = serde_json::json!({
         "challenge_id": c.id,
         "challenge": c.text,
         "expires_in": c.expires_in,
-    })))
+    });
+    if app.config.is_development() {
+        // The portal offers `taxgate dev sign` only then; production clients sign with
+        // the enterprise's signing plug-in.
+        answer["dev_sign"] = serde_json::Value::Bool(true);
+    }
+    Ok(ApiResponse::ok(&answer))
 }
 
 #[derive(Deserialize)]
@@ -138,6 +144,46 @@ mod tests {
         assert!(certificate_der("c", "not base64!").is_err());
         assert!(certificate_der("c", "").is_err());
         assert_eq!(base64_bytes("AQID\r\nBA==").unwrap(), vec![1, 2, 3, 4]);
+    }
+
+    /// `dev_sign` (the portal's cue to show `taxgate dev sign`) only in development mode.
+    #[tokio::test]
+    async fn the_development_signer_is_offered_in_development_only() {
+        use crate::config::{CaRoot, CertificateLogin, Mode};
+        use crate::crypto::dev_ca::{self, Algorithm, DevKey, Spec};
+        let dir = tempfile::tempdir().unwrap();
+        let key = DevKey::generate(Algorithm::Sm2).unwrap();
+        let root = dev_ca::issue(&Spec::ca("CA", 1, 1), &key, None).unwrap();
+        let root_file = dir.path().join("root.pem");
+        std::fs::write(&root_file, dev_ca::certificate_pem(&root).unwrap()).unwrap();
+        let mut config = (*crate::app::test_app(dir.path()).config).clone();
+        config.ca_roots = vec![CaRoot {
+            name: "CA".into(),
+            kind: CertificateLogin::Ca,
+            root_file,
+            crl_file: None,
+        }];
+        let req = ApiRequest {
+            method: http::Method::POST,
+            path: "/login/ca/challenge".into(),
+            query: None,
+            session_token: None,
+            csrf_token: None,
+            client_ip: "127.0.0.1".into(),
+            user_agent: String::new(),
+            body: bytes::Bytes::new(),
+        };
+        for (mode, offered) in [(Mode::Development, true), (Mode::Production, false)] {
+            config.mode = mode;
+            let app = App::open(config.clone()).unwrap();
+            let r = challenge(&app, &req, crate::clock::now()).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert!(v["challenge"]
+                .as_str()
+                .unwrap()
+                .starts_with("taxgate-ca-login:"));
+            assert_eq!(v.get("dev_sign").is_some(), offered, "{mode:?}: {v}");
+        }
     }
 
     #[test]

@@ -682,14 +682,18 @@
         var until = Date.now() + r.expires_in * 1000;
         var left = h('span', { class: 'countdown' });
         var cmd = 'taxgate dev sign --key <统一社会信用代码>.key --challenge ' + shellQuote(r.challenge);
+        // The development signer only where the gateway says it runs in development mode.
+        var signing = r.dev_sign ? [
+          h('p', { class: 'hint', text: '正式环境由本机证书助手（签名插件）自动签名。开发环境可用 taxgate demo 启动时列出的私钥（税控设备证书为 <统一社会信用代码>-device.key）在命令行签名，再将输出粘贴到“签名”：' }),
+          h('div', { class: 'copyline' }, h('code', { class: 'sign-cmd', text: cmd }), copyButton('复制签名命令', cmd)),
+        ] : [h('p', { class: 'hint', text: '请用本机证书助手（签名插件）以企业证书对登录挑战签名，再将签名粘贴到“签名”。' })];
         clearInterval(ch.timer);
         ch.id = r.challenge_id;
         inputOf(form, 'signature').value = '';  // a signature of an earlier challenge is useless
-        box.replaceChildren(
+        box.replaceChildren.apply(box, [
           h('div', { class: 'copyline' }, h('code', { class: 'challenge-text', text: r.challenge }), copyButton('复制登录挑战', r.challenge)),
           h('p', { class: 'hint' }, '有效期剩余 ', left, ' 秒，仅可使用一次。'),
-          h('p', { class: 'hint', text: '正式环境由本机证书助手（签名插件）自动签名。开发环境可用 taxgate demo 启动时列出的私钥（税控设备证书为 <统一社会信用代码>-device.key）在命令行签名，再将输出粘贴到“签名”：' }),
-          h('div', { class: 'copyline' }, h('code', { class: 'sign-cmd', text: cmd }), copyButton('复制签名命令', cmd)));
+        ].concat(signing));
         status.textContent = '已获取登录挑战，请在' + duration(r.expires_in) + '内完成签名并登录。';
         getBtn.textContent = '重新获取登录挑战';
         function tick() {
