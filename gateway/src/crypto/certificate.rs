@@ -563,6 +563,29 @@ mod tests {
             Err(CertError::Untrusted),
             "without its intermediate"
         );
+        // The issuing CA configured as the anchor, with its own CRL: the leaves it issued
+        // are checked against it (a root's CRL lists only its sub-CAs).
+        let issuing = [Anchor::new(mid.clone(), Some(&crl(&mid_key, &mid, &[&cert]))).unwrap()];
+        assert_eq!(
+            verify(&issuing, &der_of(&cert), &[], &challenge, &sig, now),
+            Err(CertError::Revoked)
+        );
+        let issuing = [Anchor::new(mid.clone(), Some(&crl(&mid_key, &mid, &[]))).unwrap()];
+        assert!(verify(&issuing, &der_of(&cert), &[], &challenge, &sig, now).is_ok());
+        // The root's CRL revoking the sub-CA revokes everything below it.
+        let root_crl = crl(&sm2_root_key, &sm2_root, &[&mid]);
+        let revoked_mid = [Anchor::new(sm2_root.clone(), Some(&root_crl)).unwrap()];
+        assert_eq!(
+            verify(
+                &revoked_mid,
+                &der_of(&cert),
+                &[der_of(&mid)],
+                &challenge,
+                &sig,
+                now
+            ),
+            Err(CertError::Revoked)
+        );
 
         let key = Key::p256();
         let cert = leaf(&key, SUBJECT, (&p256_root_key, &p256_root), 5);
