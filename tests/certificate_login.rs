@@ -356,6 +356,33 @@ async fn every_refusal_has_its_own_code_and_issues_nothing() {
     let s1 = b.stage1(A_USCC, A_PASSWORD).await.expect(200).json();
     assert_eq!(s1["login"], "password");
     ca_login(&b, &cert, &key).await.expect(200);
+
+    // The audit has each refusal, with whom a refused certificate names.
+    let mut gw = gw;
+    let _ = gw.terminate();
+    let (ok, out, err) = run_cli(&["audit", "export", "--config", gw.config.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let outcomes: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["action"] == "login.certificate")
+        .collect();
+    let expired = outcomes.iter().find(|e| e["outcome"] == "expired").unwrap();
+    assert_eq!(expired["detail"], format!("certificate names {A_USCC}"));
+    for outcome in [
+        "challenge_invalid",
+        "untrusted",
+        "not_for_login",
+        "no_enterprise",
+        "unknown_enterprise",
+        "bad_signature",
+        "malformed",
+    ] {
+        assert!(
+            outcomes.iter().any(|e| e["outcome"] == outcome),
+            "{outcome}: {out}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -123,10 +123,19 @@ impl App {
                 let (answer, enterprise) = self.bad_signature(&leaf, now).await?;
                 return refuse(answer, enterprise.as_deref(), None).await;
             }
-            (Err(e), _) => {
-                let detail = match &e {
+            (Err(e), leaf) => {
+                // For the audit: the reason in words, and whom the certificate names (not
+                // verified, so not the event's enterprise) — e.g. a revoked certificate of
+                // an enterprise still in use somewhere.
+                let named = crate::crypto::certificate::enterprise_id_of(&leaf)
+                    .map(|id| format!("certificate names {id}"));
+                let reason = match &e {
                     CertError::Malformed(m) | CertError::CrlInvalid(m) => Some(m.clone()),
                     _ => None,
+                };
+                let detail = match (reason, named) {
+                    (Some(r), Some(n)) => Some(format!("{r}; {n}")),
+                    (r, n) => r.or(n),
                 };
                 return refuse(refusal(&e), None, detail).await;
             }
