@@ -389,7 +389,7 @@ test('forgot-password-person', async ({ g, open }) => {
   return page;
 });
 
-test('ca-login', async ({ g, open }) => {
+test('ca-login', async ({ g, open, docs }) => {
   const { page } = await open('zhangsan');
   await openCertTab(page, g);
   // Every field is required; the challenge first.
@@ -404,6 +404,7 @@ test('ca-login', async ({ g, open }) => {
   await waitText(page.locator('.field', { has: page.getByLabel('证书文件') }).locator('.hint'), /已读取 dianchi\.cer（DER/, 'the file read');
   if ((await page.getByLabel('证书', { exact: true }).inputValue()) !== der.toString('base64')) fail('the DER file not as base64 in 证书');
   await page.getByLabel('签名', { exact: true }).fill(await certSign(g, `${DIANCHI.account}.key`, challenge));
+  await docs(page, 'certificate-login.png');
   await page.getByRole('button', { name: '登录', exact: true }).click();
   await heading(page, '办税人员选择');
   await waitText(page.locator('.lead'), new RegExp(`${DIANCHI.name}[\\s\\S]*CA登录`), 'the enterprise and the login kind');

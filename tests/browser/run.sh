@@ -5,7 +5,7 @@
 # reads `listening on http://ADDR` from its stdout and the outbox for captcha answers and
 # SMS codes, drives headless /usr/bin/chromium, saves a screenshot of its last page under
 # tests/browser/screenshots/ (the path is printed) and stops the gateway. `--docs` also
-# writes docs/screenshots/{officer-selection,authorization}.png. Builds nothing; exits
+# writes docs/screenshots/{officer-selection,authorization,certificate-login}.png. Builds nothing; exits
 # non-zero on any failure.
 set -euo pipefail
 if [ $# -lt 1 ]; then

@@ -211,6 +211,13 @@
       });
     }
     input.setAttribute('aria-describedby', [errId, hintId].filter(Boolean).join(' '));
+    // An error is about the value it was shown for: editing the field clears it.
+    input.addEventListener('input', function () {
+      if (input.getAttribute('aria-invalid') !== 'true') return;
+      input.removeAttribute('aria-invalid');
+      var line = document.getElementById(errId);
+      if (line) line.textContent = '';
+    });
     if (opts.required !== false) { input.setAttribute('aria-required', 'true'); input.dataset.required = '1'; }
     input.dataset.label = opts.label;
     if (opts.check) input._check = opts.check;
@@ -718,7 +725,9 @@
         var bytes = new Uint8Array(reader.result), text = null;
         try { text = new TextDecoder('utf-8', { fatal: true }).decode(bytes).trim(); } catch (e) { text = null; }
         var pem = text !== null && (/-----BEGIN /.test(text) || /^[A-Za-z0-9+/=\s]+$/.test(text));
-        inputOf(form, 'certificate').value = pem ? text : base64(bytes);
+        var input = inputOf(form, 'certificate');
+        input.value = pem ? text : base64(bytes);
+        input.removeAttribute('aria-invalid');
         line.textContent = '';
         fileNote.textContent = '已读取 ' + f.name + (pem ? '。' : '（DER 格式，已转换为 Base64）。');
       };
