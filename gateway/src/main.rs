@@ -81,7 +81,7 @@ enum DevCommand {
         #[arg(long)]
         registry: Option<PathBuf>,
     },
-    /// Sign a certificate-login challenge with a PKCS#8 PEM key (SM2 or P-256), the way
+    /// Sign a certificate-login challenge with a PKCS#8 PEM key (SM2, P-256 or RSA), the way
     /// an enterprise's signing plug-in would; prints the base64 signature.
     Sign {
         #[arg(long)]

@@ -64,7 +64,9 @@ pub fn ensure(dir: &Path, registry: &Path) -> Result<DemoPki, String> {
         "taxgate 演示税控设备CA",
     )?;
     let next_update = SystemTime::now() + Duration::from_secs(30 * 24 * 3600);
-    let crl = dev_ca::crl(&ca_key, &ca, &[], unix_now(), next_update)?;
+    // The CRL number grows with each issue: the time it was made.
+    let number = u64::try_from(crate::clock::now()).unwrap_or(0);
+    let crl = dev_ca::crl(&ca_key, &ca, &[], number, next_update)?;
     write(
         &dir.join("ca/crl.pem"),
         dev_ca::crl_pem(&crl)?.as_bytes(),
@@ -172,15 +174,9 @@ fn write(path: &Path, bytes: &[u8], secret: bool) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// `taxgate dev sign`: the base64 signature of `challenge` by the key in `key_file`
-/// (DER signature: SM2 with SM3 and ID 1234567812345678, or ECDSA P-256 with SHA-256).
+/// (SM2 with SM3 and ID 1234567812345678 or ECDSA P-256 with SHA-256, as DER; RSA
+/// PKCS#1 v1.5 with SHA-256).
 pub fn sign(key_file: &Path, challenge: &str) -> Result<String, String> {
     use base64::Engine;
     let pem =
