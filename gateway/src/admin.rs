@@ -24,6 +24,25 @@ fn json(status: u16, value: &serde_json::Value) -> Response<Vec<u8>> {
 }
 
 impl Admin {
+    /// 200 when a write to the store is durable within the store's deadline; 503
+    /// otherwise, so an orchestrator restarts a node whose store is stuck.
+    async fn health(&self) -> Response<Vec<u8>> {
+        let key = format!("healthz/{}", self.app.node_id);
+        match self.app.store.probe(&key, crate::clock::now()).await {
+            Ok(took) => json(
+                200,
+                &serde_json::json!({"status": "ok", "store_ms": took.as_secs_f64() * 1000.0}),
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "health probe: the store did not take a write");
+                json(
+                    503,
+                    &serde_json::json!({"status": "unavailable", "store": e.to_string()}),
+                )
+            }
+        }
+    }
+
     /// This node's policy status, its id, and every live node's policy hash (`nodes.rs`):
     /// `skew` is true when the nodes sharing the store enforce different policy sets.
     async fn policies(&self) -> serde_json::Value {
@@ -64,14 +83,22 @@ impl ServeHttp for Admin {
             return resp;
         }
         match (method.as_str(), path.as_str()) {
-            ("GET", "/healthz") => json(200, &serde_json::json!({"status": "ok"})),
+            ("GET", "/healthz") => self.health().await,
             ("GET", "/metrics") => {
                 let cas = self.app.trust.status();
                 let crls: Vec<(&str, i64)> = cas
                     .iter()
                     .filter_map(|c| Some((c.name.as_str(), c.crl_next_update?)))
                     .collect();
-                let body = self.app.metrics.render(&self.app.policy, &crls);
+                let missed: Vec<(&str, u64)> = self
+                    .app
+                    .store
+                    .deadline()
+                    .missed()
+                    .iter()
+                    .map(|(op, n)| (op.name(), *n))
+                    .collect();
+                let body = self.app.metrics.render(&self.app.policy, &crls, &missed);
                 Response::builder()
                     .status(200)
                     .header("content-type", "text/plain; version=0.0.4")

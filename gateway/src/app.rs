@@ -71,8 +71,8 @@ impl App {
                 crate::store::postgres::open(&url.0, *pool_size)?
             }
         };
-        let app = App::with_store(config, store)?;
-        Ok(app)
+        let store = store.with_deadline(config.limits.store_deadline);
+        App::with_store(config, store)
     }
 
     pub fn with_store(config: Config, store: Store) -> Result<App, StartError> {

@@ -24,6 +24,9 @@ pub struct Metrics {
     /// When each certificate-login CA's CRL goes stale (Unix seconds), set when scraped:
     /// alert well before it, as that CA's logins stop then.
     crl_next_update: IntGaugeVec,
+    /// Store calls that missed their deadline (answered 503), by kind of call; read from
+    /// the store when scraped.
+    store_deadline_missed: IntGaugeVec,
 }
 
 fn counter(
@@ -105,13 +108,35 @@ impl Metrics {
                 registry.register(Box::new(g.clone()))?;
                 g
             },
+            store_deadline_missed: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "store_deadline_missed_total",
+                        "Store calls past their deadline (answered 503) since start",
+                    ),
+                    &["op"],
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
             registry,
         })
     }
 
     /// The text exposition format; `policy` gives the reload counts and version, `crls`
-    /// each CA's name and its CRL's next update.
-    pub fn render(&self, policy: &crate::policy::PolicyEngine, crls: &[(&str, i64)]) -> Vec<u8> {
+    /// each CA's name and its CRL's next update, `store_missed` the store calls past their
+    /// deadline by kind.
+    pub fn render(
+        &self,
+        policy: &crate::policy::PolicyEngine,
+        crls: &[(&str, i64)],
+        store_missed: &[(&str, u64)],
+    ) -> Vec<u8> {
+        for (op, n) in store_missed {
+            self.store_deadline_missed
+                .with_label_values(&[op])
+                .set(*n as i64);
+        }
         for (ca, next_update) in crls {
             self.crl_next_update
                 .with_label_values(&[ca])

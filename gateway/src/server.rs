@@ -20,6 +20,7 @@ use crate::proxy::listener::{self, Prebound};
 use crate::proxy::redirect::Redirect;
 use crate::proxy::respond::EdgeHeaders;
 use crate::proxy::tls::{self, Certificates};
+use crate::store::Store;
 use pingora::apps::{HttpServerOptions, ServerApp};
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::{Opt, ServerConf};
@@ -29,7 +30,7 @@ use pingora::services::listening::Service;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
 pub struct Bound {
@@ -79,31 +80,59 @@ impl Listener {
     }
 }
 
-/// A flag set when `server` starts handing its sockets over (SIGQUIT) or stopping
-/// (SIGTERM), from a thread that follows its execution phases.
-fn draining_flag(server: &Server) -> Arc<AtomicBool> {
+/// Follows `server`'s execution phases on a thread of its own. Returns a flag set when
+/// the server starts handing its sockets over (SIGQUIT) or stopping (SIGTERM); once the
+/// shutdown has started, [`exit_after`] ends the process `grace` later whatever is still
+/// running.
+fn watch_phases(server: &Server, store: Store, grace: Duration) -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let mut phases = server.watch_execution_phase();
     let set = flag.clone();
     let watcher = std::thread::Builder::new()
-        .name("drain-watch".into())
+        .name("phase-watch".into())
         .spawn(move || loop {
             match phases.blocking_recv() {
+                Ok(ExecutionPhase::ShutdownStarted) => {
+                    set.store(true, Ordering::Relaxed);
+                    exit_after(grace, store);
+                    return;
+                }
                 Ok(
                     ExecutionPhase::GracefulUpgradeTransferringFds
                     | ExecutionPhase::GracefulUpgradeCloseTimeout
-                    | ExecutionPhase::GracefulTerminate
-                    | ExecutionPhase::ShutdownStarted,
+                    | ExecutionPhase::GracefulTerminate,
                 ) => set.store(true, Ordering::Relaxed),
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             }
         });
     if let Err(e) = watcher {
-        tracing::warn!(error = %e, "drain watcher not started: keep-alive is not ended early");
+        tracing::warn!(error = %e, "phase watcher not started: keep-alive is not ended early");
     }
     flag
 }
+
+/// The last word of a shutdown: `grace` after it began, whatever still runs (a request
+/// that did not finish, a store call that does not return), the process exits. Just
+/// before, the store is flushed once more (at most [`LAST_FLUSH`]), so the unacknowledged
+/// writes of the last moments (audit events of refusals) are kept too. pingora itself
+/// exits at about the same time when nothing hangs.
+fn exit_after(grace: Duration, store: Store) {
+    let started = Instant::now();
+    std::thread::sleep(grace.saturating_sub(LAST_FLUSH));
+    let flushed = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map(|rt| rt.block_on(tokio::time::timeout(LAST_FLUSH, store.flush())));
+    if !matches!(flushed, Ok(Ok(Ok(())))) {
+        tracing::error!("shutdown: the last store flush did not finish in time");
+    }
+    std::thread::sleep(grace.saturating_sub(started.elapsed()));
+    std::process::exit(0);
+}
+
+/// How long the last flush of a shutdown may take.
+const LAST_FLUSH: Duration = Duration::from_millis(300);
 
 impl Bound {
     pub fn bind(app: Arc<App>, listen: &str, admin_listen: Option<&str>) -> std::io::Result<Bound> {
@@ -194,8 +223,10 @@ impl Bound {
         let conf = ServerConf {
             threads: config.threads,
             work_stealing: config.work_stealing,
+            // The grace period is the requests' time to finish; after it nothing is
+            // waited for (and `exit_after` ends the process if anything hangs).
             grace_period_seconds: Some(grace),
-            graceful_shutdown_timeout_seconds: Some(grace.max(1)),
+            graceful_shutdown_timeout_seconds: Some(0),
             pid_file: run_dir.join("taxgate.pid").display().to_string(),
             upgrade_sock: run_dir.join("upgrade.sock").display().to_string(),
             ca_file: config
@@ -223,7 +254,7 @@ impl Bound {
             app: self.app.clone(),
             api: self.api,
             edge: EdgeHeaders::new(config),
-            draining: draining_flag(&server),
+            draining: watch_phases(&server, self.app.store.clone(), config.shutdown_grace),
         };
         let limits = ConnectionLimits {
             header_read: config.limits.header_read,

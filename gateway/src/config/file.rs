@@ -210,6 +210,8 @@ pub struct LimitsFile {
     pub header_read_seconds: Option<u64>,
     pub body_read_seconds: Option<u64>,
     pub connections_per_ip: Option<usize>,
+    /// Seconds any one store call may take before the request answers 503.
+    pub store_deadline_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

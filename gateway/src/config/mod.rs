@@ -164,6 +164,9 @@ pub struct Limits {
     pub body_read: Duration,
     /// Open connections one client address may hold (a trusted proxy is exempt).
     pub connections_per_ip: usize,
+    /// The longest any one store call may take: past it the request answers
+    /// `503 UNAVAILABLE` and `/healthz` fails (store/deadline.rs).
+    pub store_deadline: Duration,
 }
 
 impl Default for Limits {
@@ -192,6 +195,7 @@ impl Limits {
             header_read: secs(l.header_read_seconds, 10),
             body_read: secs(l.body_read_seconds, 30),
             connections_per_ip: l.connections_per_ip.unwrap_or(256),
+            store_deadline: secs(l.store_deadline_seconds, 5),
         }
     }
 }
@@ -421,11 +425,11 @@ impl Config {
         if limits.lockout_threshold == 0 || limits.sms_max_attempts == 0 {
             return Err(invalid("limits", "thresholds must be at least 1".into()));
         }
-        if limits.header_read.is_zero() || limits.body_read.is_zero() {
-            return Err(invalid(
-                "limits",
-                "read deadlines must be at least 1 s".into(),
-            ));
+        if limits.header_read.is_zero()
+            || limits.body_read.is_zero()
+            || limits.store_deadline.is_zero()
+        {
+            return Err(invalid("limits", "deadlines must be at least 1 s".into()));
         }
         if limits.connections_per_ip == 0 {
             return Err(invalid(

@@ -10,6 +10,8 @@
 //!   backend, so counters are shared by all nodes of one store);
 //! - nothing is acknowledged before [`Store::flush`] returned (SPEC S8): callers that
 //!   answer a client after a write call it first;
+//! - every call has a deadline ([`deadline`]): a store that does not answer in time is
+//!   [`StoreError::Unavailable`], never a caller that waits for ever;
 //! - all state of the login flows lives here, never only in process memory, so it
 //!   survives a restart and any node can serve the next request; the session cache
 //!   (`auth/session_cache.rs`) holds copies that every write changing them invalidates,
@@ -21,7 +23,9 @@ pub mod backend;
 pub mod changes;
 pub mod codec;
 pub mod copy;
+pub mod deadline;
 mod error;
+mod group_commit;
 pub mod keys;
 pub mod postgres;
 pub mod records;
@@ -34,6 +38,7 @@ pub use error::StoreError;
 pub use tree::Tree;
 pub use tx::{Tx, TxError};
 
+use deadline::{Deadline, Op};
 use scoped_futures::ScopedBoxFuture;
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
@@ -46,11 +51,38 @@ const PAGE: usize = 1_000;
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    deadline: Arc<Deadline>,
 }
 
 impl Store {
+    /// A store whose calls have the [`deadline::DEFAULT`] deadline.
     pub fn new(backend: Arc<dyn Backend>) -> Store {
-        Store { backend }
+        Store {
+            backend,
+            deadline: Arc::new(Deadline::new(deadline::DEFAULT)),
+        }
+    }
+
+    /// The same store with calls bounded by `limit` (counted apart from this one's).
+    pub fn with_deadline(self, limit: std::time::Duration) -> Store {
+        Store {
+            backend: self.backend,
+            deadline: Arc::new(Deadline::new(limit)),
+        }
+    }
+
+    /// The deadline of every call, and how many missed it since start.
+    pub fn deadline(&self) -> &Deadline {
+        &self.deadline
+    }
+
+    /// Writes `key` in [`Tree::Meta`] and makes it durable within the deadline: the
+    /// health probe (`/healthz`). Returns how long it took.
+    pub async fn probe(&self, key: &str, now: i64) -> Result<std::time::Duration, StoreError> {
+        let started = std::time::Instant::now();
+        self.put(Tree::Meta, key, &now).await?;
+        self.flush().await?;
+        Ok(started.elapsed())
     }
 
     /// `sled` or `postgres`.
@@ -63,7 +95,11 @@ impl Store {
         tree: Tree,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<T>, StoreError> {
-        match self.backend.get(tree, key.as_ref()).await? {
+        match self
+            .deadline
+            .bound(Op::Read, self.backend.get(tree, key.as_ref()))
+            .await?
+        {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
@@ -75,11 +111,13 @@ impl Store {
         tree: Tree,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.backend.get(tree, key.as_ref()).await
+        self.deadline
+            .bound(Op::Read, self.backend.get(tree, key.as_ref()))
+            .await
     }
 
     pub async fn contains(&self, tree: Tree, key: impl AsRef<[u8]>) -> Result<bool, StoreError> {
-        Ok(self.backend.get(tree, key.as_ref()).await?.is_some())
+        Ok(self.get_raw(tree, key).await?.is_some())
     }
 
     pub async fn put<T: Serialize>(
@@ -88,8 +126,9 @@ impl Store {
         key: impl AsRef<[u8]>,
         value: &T,
     ) -> Result<(), StoreError> {
-        self.backend
-            .put(tree, key.as_ref(), &codec::encode(value)?)
+        let bytes = codec::encode(value)?;
+        self.deadline
+            .bound(Op::Write, self.backend.put(tree, key.as_ref(), &bytes))
             .await
     }
 
@@ -100,7 +139,9 @@ impl Store {
         key: impl AsRef<[u8]>,
         value: &[u8],
     ) -> Result<(), StoreError> {
-        self.backend.put(tree, key.as_ref(), value).await
+        self.deadline
+            .bound(Op::Write, self.backend.put(tree, key.as_ref(), value))
+            .await
     }
 
     /// Removes the key; returns the bytes it held.
@@ -109,7 +150,9 @@ impl Store {
         tree: Tree,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.backend.remove(tree, key.as_ref()).await
+        self.deadline
+            .bound(Op::Write, self.backend.remove(tree, key.as_ref()))
+            .await
     }
 
     /// Writes `new` (`None` removes) only if the key still holds `expected`.
@@ -120,9 +163,10 @@ impl Store {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
-        self.backend
-            .compare_and_swap(tree, key.as_ref(), expected, new)
-            .await
+        let cas = self
+            .backend
+            .compare_and_swap(tree, key.as_ref(), expected, new);
+        self.deadline.bound(Op::Write, cas).await
     }
 
     /// Atomically replaces the record with `f(current)` (`None` removes it) and returns
@@ -137,14 +181,16 @@ impl Store {
         let key = key.as_ref();
         for attempt in 0..ATTEMPTS {
             backoff(attempt).await;
-            let current = self.backend.get(tree, key).await?;
+            let current = self
+                .deadline
+                .bound(Op::Read, self.backend.get(tree, key))
+                .await?;
             let new = f(current.as_deref().and_then(|b| codec::decode(b).ok()));
             let bytes = new.as_ref().map(codec::encode).transpose()?;
-            if self
-                .backend
-                .compare_and_swap(tree, key, current.as_deref(), bytes.as_deref())
-                .await?
-            {
+            let cas =
+                self.backend
+                    .compare_and_swap(tree, key, current.as_deref(), bytes.as_deref());
+            if self.deadline.bound(Op::Write, cas).await? {
                 return Ok(new);
             }
         }
@@ -193,19 +239,20 @@ impl Store {
         start: Option<Vec<u8>>,
         limit: usize,
     ) -> Result<Vec<Pair>, StoreError> {
-        self.backend
-            .scan(Scan {
-                tree,
-                prefix: prefix.to_vec(),
-                start,
-                limit,
-            })
-            .await
+        let scan = Scan {
+            tree,
+            prefix: prefix.to_vec(),
+            start,
+            limit,
+        };
+        self.deadline.bound(Op::Scan, self.backend.scan(scan)).await
     }
 
     /// Applies every write at once, without reading (imports).
     pub async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.backend.apply(writes).await
+        self.deadline
+            .bound(Op::Write, self.backend.apply(writes))
+            .await
     }
 
     /// Runs `body` in one serializable transaction and commits it. On a conflict with a
@@ -225,7 +272,8 @@ impl Store {
     {
         for attempt in 0..ATTEMPTS {
             backoff(attempt).await;
-            let mut tx = Tx::new(self.backend.begin().await?);
+            let begun = self.deadline.bound(Op::Transaction, self.backend.begin());
+            let mut tx = Tx::new(begun.await?, self.deadline.clone());
             match body(&mut tx).await {
                 Ok(r) => match tx.commit().await {
                     Ok(()) => return Ok(r),
@@ -241,12 +289,14 @@ impl Store {
 
     /// Makes every write so far durable. Call before acknowledging a write (SPEC S8).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.backend.flush().await
+        self.deadline.bound(Op::Flush, self.backend.flush()).await
     }
 
     /// Backend housekeeping; see [`Backend::maintain`].
     pub async fn maintain(&self, now: i64) -> Result<(), StoreError> {
-        self.backend.maintain(now).await
+        self.deadline
+            .bound(Op::Write, self.backend.maintain(now))
+            .await
     }
 
     /// Whether other nodes share this store (their changes come through [`Store::watch`]).
@@ -261,7 +311,7 @@ impl Store {
 
     /// A number never handed out before by this store (on any node).
     pub async fn next_id(&self) -> Result<u64, StoreError> {
-        self.backend.next_id().await
+        self.deadline.bound(Op::Write, self.backend.next_id()).await
     }
 }
 

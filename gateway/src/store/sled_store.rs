@@ -1,15 +1,27 @@
 //! The embedded backend: sled, one process per data dir.
 //!
-//! Transactions are optimistic: reads go to the trees and are remembered, writes are
-//! buffered; commit runs one sled transaction over every tree touched that checks each
-//! remembered value is still there and applies the writes, or fails with
-//! [`StoreError::Conflict`] so [`super::Store::transaction`] runs the body again.
+//! Contract (beyond [`Backend`]'s):
+//! - no sled call runs on an async worker thread: each runs on the blocking pool, at most
+//!   [`IN_FLIGHT`] at once. sled calls can wait on each other (a multi-tree transaction
+//!   takes sled's global lock, a flush holds it shared while the disk writes), and a
+//!   proxy worker waiting there would stall every request it carries; the store's
+//!   deadline ([`super::Store`]) answers the caller, and a stuck call holds one blocking
+//!   thread of at most [`IN_FLIGHT`], never a worker;
+//! - [`Backend::flush`] is group commit ([`super::group_commit`]): one thread of ours
+//!   flushes, one flush at a time, each acknowledging every write before it; sled's own
+//!   periodic flusher is off and ours flushes every [`IDLE_FLUSH`] instead. sled's
+//!   `flush_async` is never called (it deadlocks under concurrency, sled#1308);
+//! - transactions are optimistic: reads go to the trees and are remembered, writes are
+//!   buffered; commit runs one sled transaction over every tree touched that checks each
+//!   remembered value is still there and applies the writes, or fails with
+//!   [`StoreError::Conflict`] so [`super::Store::transaction`] runs the body again.
 //!
-//! Durability: [`Backend::flush`] is sled's flush, which writes its log with
-//! `sync_file_range`; an acknowledged write survives a `kill -9` of the process. For a
-//! store that must survive power loss, use the PostgreSQL backend (README, "Several nodes").
+//! Durability: sled's flush writes its log with `sync_file_range`; an acknowledged write
+//! survives a `kill -9` of the process. For a store that must survive power loss, use the
+//! PostgreSQL backend (README, "Several nodes").
 
 use super::backend::{Backend, BackendTx, Pair, Scan, Write};
+use super::group_commit::GroupCommit;
 use super::{StoreError, Tree};
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -17,6 +29,13 @@ use sled::Transactional;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// sled calls running at once; more wait for a turn (within the store's deadline).
+pub const IN_FLIGHT: usize = 64;
+/// How often the flusher makes unacknowledged writes durable when no writer waits.
+pub const IDLE_FLUSH: Duration = Duration::from_millis(500);
 
 /// A [`super::Store`] on sled in `dir`, with a page cache of `cache_bytes`.
 pub fn open(dir: &Path, cache_bytes: u64) -> Result<super::Store, StoreError> {
@@ -29,9 +48,13 @@ pub fn open(dir: &Path, cache_bytes: u64) -> Result<super::Store, StoreError> {
 #[derive(Clone)]
 pub struct SledBackend {
     inner: Arc<Trees>,
+    turns: Arc<Semaphore>,
 }
 
 struct Trees {
+    /// Declared first, so it is dropped first: its last flush runs while the trees are
+    /// still open.
+    flusher: GroupCommit,
     db: sled::Db,
     /// Indexed by [`Tree::id`].
     trees: Vec<sled::Tree>,
@@ -47,7 +70,7 @@ impl SledBackend {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(500))
+            .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io)
@@ -63,19 +86,51 @@ impl SledBackend {
             .map(|t| db.open_tree(t.name()))
             .collect::<Result<_, _>>()
             .map_err(backend_error)?;
+        let flusher = {
+            let db = db.clone();
+            GroupCommit::start("taxgate-flusher", IDLE_FLUSH, move || {
+                db.flush().map(|_| ()).map_err(|e| e.to_string())
+            })
+            .map_err(|e| StoreError::Backend(format!("flusher thread: {e}")))?
+        };
         Ok(SledBackend {
-            inner: Arc::new(Trees { db, trees }),
+            inner: Arc::new(Trees { flusher, db, trees }),
+            turns: Arc::new(Semaphore::new(IN_FLIGHT)),
         })
     }
 
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        self.inner.tree(tree)
+    /// Runs `call` on the blocking pool when a turn is free (see the module contract).
+    async fn blocking<R: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Trees) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let turn = self
+            .turns
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
+        let trees = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            call(&trees)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store call failed: {e}")))?
     }
 }
 
 impl Trees {
     fn tree(&self, tree: Tree) -> &sled::Tree {
         &self.trees[tree.id() as usize]
+    }
+
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .tree(tree)
+            .get(key)
+            .map_err(backend_error)?
+            .map(|v| v.to_vec()))
     }
 
     /// Applies `writes` after checking `reads` are unchanged, as one sled transaction.
@@ -114,76 +169,9 @@ impl Trees {
             Err(TransactionError::Storage(e)) => Err(backend_error(e)),
         }
     }
-}
 
-/// A key read by a transaction and the value it had then.
-type Read = (Tree, Vec<u8>, Option<Vec<u8>>);
-/// Buffered writes of a transaction, by key; `None` removes.
-type Writes = BTreeMap<(Tree, Vec<u8>), Option<Vec<u8>>>;
-
-#[async_trait]
-impl Backend for SledBackend {
-    fn kind(&self) -> &'static str {
-        "sled"
-    }
-
-    async fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .tree(tree)
-            .get(key)
-            .map_err(backend_error)?
-            .map(|v| v.to_vec()))
-    }
-
-    async fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.tree(tree).insert(key, value).map_err(backend_error)?;
-        Ok(())
-    }
-
-    async fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .tree(tree)
-            .remove(key)
-            .map_err(backend_error)?
-            .map(|v| v.to_vec()))
-    }
-
-    async fn compare_and_swap(
-        &self,
-        tree: Tree,
-        key: &[u8],
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-    ) -> Result<bool, StoreError> {
-        Ok(self
-            .tree(tree)
-            .compare_and_swap(key, expected, new)
-            .map_err(backend_error)?
-            .is_ok())
-    }
-
-    async fn scan(&self, scan: Scan) -> Result<Vec<Pair>, StoreError> {
-        let tree = self.tree(scan.tree);
-        let iter = match scan.start {
-            Some(start) if start.as_slice() > scan.prefix.as_slice() => tree.range(start..),
-            _ => tree.range(scan.prefix.clone()..),
-        };
-        iter.take_while(|item| {
-            item.as_ref()
-                .map_or(true, |(k, _)| k.starts_with(&scan.prefix))
-        })
-        .take(scan.limit)
-        .map(|item| {
-            let (k, v) = item.map_err(backend_error)?;
-            Ok((k.to_vec(), v.to_vec()))
-        })
-        .collect()
-    }
-
-    async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if writes.is_empty() {
-            return Ok(());
-        }
+    /// Applies every write at once, without reading.
+    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         // One write: as `put` or `remove` (sled batches take its global write lock).
         if let [(tree, key, value)] = writes.as_slice() {
             let tree = self.tree(*tree);
@@ -224,26 +212,115 @@ impl Backend for SledBackend {
             })
     }
 
+    fn scan(&self, scan: Scan) -> Result<Vec<Pair>, StoreError> {
+        let tree = self.tree(scan.tree);
+        let iter = match scan.start {
+            Some(start) if start.as_slice() > scan.prefix.as_slice() => tree.range(start..),
+            _ => tree.range(scan.prefix.clone()..),
+        };
+        iter.take_while(|item| {
+            item.as_ref()
+                .map_or(true, |(k, _)| k.starts_with(&scan.prefix))
+        })
+        .take(scan.limit)
+        .map(|item| {
+            let (k, v) = item.map_err(backend_error)?;
+            Ok((k.to_vec(), v.to_vec()))
+        })
+        .collect()
+    }
+}
+
+/// A key read by a transaction and the value it had then.
+type Read = (Tree, Vec<u8>, Option<Vec<u8>>);
+/// Buffered writes of a transaction, by key; `None` removes.
+type Writes = BTreeMap<(Tree, Vec<u8>), Option<Vec<u8>>>;
+
+#[async_trait]
+impl Backend for SledBackend {
+    fn kind(&self) -> &'static str {
+        "sled"
+    }
+
+    async fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_vec();
+        self.blocking(move |t| t.get(tree, &key)).await
+    }
+
+    async fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let (key, value) = (key.to_vec(), value.to_vec());
+        self.blocking(move |t| {
+            t.tree(tree).insert(key, value).map_err(backend_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_vec();
+        self.blocking(move |t| {
+            Ok(t.tree(tree)
+                .remove(key)
+                .map_err(backend_error)?
+                .map(|v| v.to_vec()))
+        })
+        .await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        tree: Tree,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_vec();
+        let expected = expected.map(<[u8]>::to_vec);
+        let new = new.map(<[u8]>::to_vec);
+        self.blocking(move |t| {
+            Ok(t.tree(tree)
+                .compare_and_swap(key, expected, new)
+                .map_err(backend_error)?
+                .is_ok())
+        })
+        .await
+    }
+
+    async fn scan(&self, scan: Scan) -> Result<Vec<Pair>, StoreError> {
+        self.blocking(move |t| t.scan(scan)).await
+    }
+
+    async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.blocking(move |t| t.apply(writes)).await
+    }
+
     async fn begin(&self) -> Result<Box<dyn BackendTx>, StoreError> {
         Ok(Box::new(SledTx {
-            trees: self.inner.clone(),
+            backend: self.clone(),
             reads: Vec::new(),
             writes: BTreeMap::new(),
         }))
     }
 
     async fn next_id(&self) -> Result<u64, StoreError> {
-        self.inner.db.generate_id().map_err(backend_error)
+        self.blocking(|t| t.db.generate_id().map_err(backend_error))
+            .await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush_async().await.map_err(backend_error)?;
-        Ok(())
+        self.inner
+            .flusher
+            .durable()
+            .await
+            .map_err(StoreError::Backend)
     }
 }
 
 struct SledTx {
-    trees: Arc<Trees>,
+    backend: SledBackend,
     reads: Vec<Read>,
     writes: Writes,
 }
@@ -254,12 +331,8 @@ impl BackendTx for SledTx {
         if let Some(written) = self.writes.get(&(tree, key.to_vec())) {
             return Ok(written.clone());
         }
-        let value = self
-            .trees
-            .tree(tree)
-            .get(key)
-            .map_err(backend_error)?
-            .map(|v| v.to_vec());
+        let owned = key.to_vec();
+        let value = self.backend.blocking(move |t| t.get(tree, &owned)).await?;
         self.reads.push((tree, key.to_vec(), value.clone()));
         Ok(value)
     }
@@ -276,6 +349,14 @@ impl BackendTx for SledTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.trees.commit(&self.reads, &self.writes)
+        let SledTx {
+            backend,
+            reads,
+            writes,
+        } = *self;
+        if reads.is_empty() && writes.is_empty() {
+            return Ok(());
+        }
+        backend.blocking(move |t| t.commit(&reads, &writes)).await
     }
 }

@@ -1,8 +1,10 @@
 //! One transaction of [`super::Store::transaction`], typed.
 
 use super::backend::BackendTx;
+use super::deadline::{Deadline, Op};
 use super::{codec, StoreError, Tree};
 use serde::{de::DeserializeOwned, Serialize};
+use std::sync::Arc;
 
 /// How a transaction ended when it did not commit.
 #[derive(Debug)]
@@ -18,17 +20,22 @@ impl<E> From<StoreError> for TxError<E> {
     }
 }
 
+/// Every read and the commit have the store's deadline; writes are buffered until the
+/// commit on some backends, and bounded too.
 pub struct Tx {
     inner: Box<dyn BackendTx>,
+    deadline: Arc<Deadline>,
 }
 
 impl Tx {
-    pub(super) fn new(inner: Box<dyn BackendTx>) -> Tx {
-        Tx { inner }
+    pub(super) fn new(inner: Box<dyn BackendTx>, deadline: Arc<Deadline>) -> Tx {
+        Tx { inner, deadline }
     }
 
     pub(super) async fn commit(self) -> Result<(), StoreError> {
-        self.inner.commit().await
+        self.deadline
+            .bound(Op::Transaction, self.inner.commit())
+            .await
     }
 
     pub async fn get<T: DeserializeOwned>(
@@ -36,7 +43,7 @@ impl Tx {
         tree: Tree,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<T>, StoreError> {
-        match self.inner.get(tree, key.as_ref()).await? {
+        match self.get_raw(tree, key).await? {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
@@ -47,7 +54,8 @@ impl Tx {
         tree: Tree,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(tree, key.as_ref()).await
+        let read = self.inner.get(tree, key.as_ref());
+        self.deadline.bound(Op::Transaction, read).await
     }
 
     pub async fn put<T: Serialize>(
@@ -57,7 +65,7 @@ impl Tx {
         value: &T,
     ) -> Result<(), StoreError> {
         let bytes = codec::encode(value)?;
-        self.inner.put(tree, key.as_ref(), &bytes).await
+        self.put_raw(tree, key, &bytes).await
     }
 
     pub async fn put_raw(
@@ -66,10 +74,12 @@ impl Tx {
         key: impl AsRef<[u8]>,
         value: &[u8],
     ) -> Result<(), StoreError> {
-        self.inner.put(tree, key.as_ref(), value).await
+        let write = self.inner.put(tree, key.as_ref(), value);
+        self.deadline.bound(Op::Transaction, write).await
     }
 
     pub async fn remove(&mut self, tree: Tree, key: impl AsRef<[u8]>) -> Result<(), StoreError> {
-        self.inner.remove(tree, key.as_ref()).await
+        let write = self.inner.remove(tree, key.as_ref());
+        self.deadline.bound(Op::Transaction, write).await
     }
 }
