@@ -20,3 +20,4 @@ mod register;
 mod registry;
 mod restart;
 mod store;
+mod stuck_store;

@@ -5,7 +5,9 @@
 //! Contract: [`App::resolve_session`] is the one check on every request: a session that
 //! is unknown, idle too long, too old, or whose officer is no longer bound is removed
 //! and answers `None`. `last_seen` is written at most once a minute, so the idle timeout
-//! is exact to a minute and a proxied request normally costs no store write.
+//! is exact to a minute and a proxied request normally costs no store write. When the
+//! store does not take that write in time, the cached session is served all the same
+//! (a stuck store stops logins, not the sessions already open).
 
 use super::session_cache::LiveSession;
 use crate::app::App;
@@ -102,9 +104,18 @@ impl App {
             return Ok(None);
         }
         let live = if now - session.last_seen >= TOUCH_EVERY {
-            match self.touch_session(&token_hash, &live, now).await? {
-                Some(touched) => touched,
-                None => return Ok(None),
+            match self.touch_session(&token_hash, &live, now).await {
+                Ok(Some(touched)) => touched,
+                Ok(None) => return Ok(None),
+                // The store does not take writes now (stuck past its deadline): a live
+                // session is still served from memory, and touched again a minute later.
+                Err(StoreError::Unavailable(e)) => {
+                    tracing::warn!(error = %e, "session not touched: served from memory");
+                    let mut untouched = live.session.clone();
+                    untouched.last_seen = now;
+                    self.sessions.replace_session(&token_hash, &live, untouched)
+                }
+                Err(e) => return Err(e.into()),
             }
         } else {
             live
@@ -143,7 +154,7 @@ impl App {
         token_hash: &str,
         live: &LiveSession,
         now: i64,
-    ) -> Result<Option<Arc<LiveSession>>, Error> {
+    ) -> Result<Option<Arc<LiveSession>>, StoreError> {
         let touched = self
             .store
             .update::<Session>(Tree::Sessions, token_hash, |current| {
