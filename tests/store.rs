@@ -66,13 +66,44 @@ async fn single_key_operations_and_compare_and_swap() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_updates_lose_nothing() {
     for (kind, s, _guard) in stores() {
+        // Four updates read the same value before any of them writes (a barrier between
+        // read and write on each one's first attempt): three must meet a conflict and
+        // run again.
+        let retries_before = s.retries();
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    let mut first = true;
+                    s.update::<u64>(Tree::Lockouts, "n", |n| {
+                        if std::mem::take(&mut first) {
+                            barrier.wait();
+                        }
+                        Some(n.unwrap_or(0) + 1)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert!(
+            s.retries() - retries_before >= 3,
+            "{kind}: {} retries",
+            s.retries() - retries_before
+        );
+        // And a crowd of 40 more at once, on four threads.
+        let start = Arc::new(tokio::sync::Barrier::new(40));
         let tasks: Vec<_> = (0..40)
             .map(|_| {
-                let s = s.clone();
+                let (s, start) = (s.clone(), start.clone());
                 tokio::spawn(async move {
+                    start.wait().await;
                     s.update::<u64>(Tree::Lockouts, "n", |n| Some(n.unwrap_or(0) + 1))
                         .await
                 })
@@ -82,7 +113,7 @@ async fn concurrent_updates_lose_nothing() {
             t.await.unwrap().unwrap();
         }
         let n: u64 = s.get(Tree::Lockouts, "n").await.unwrap().unwrap();
-        assert_eq!(n, 40, "{kind}");
+        assert_eq!(n, 44, "{kind}");
     }
 }
 
@@ -152,7 +183,7 @@ async fn a_batch_is_applied_in_order_and_at_once() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn transactions_commit_whole_abort_clean_and_retry_conflicts() {
     for (kind, s, _guard) in stores() {
         // An abort writes nothing, even what it wrote before aborting.
@@ -168,23 +199,41 @@ async fn transactions_commit_whole_abort_clean_and_retry_conflicts() {
         assert!(matches!(r, Err(TxError::Abort("no"))), "{kind}");
         assert!(!s.contains(Tree::Meta, "half").await.unwrap(), "{kind}");
 
-        // Read-modify-write transactions on one counter from many tasks: conflicts are
-        // retried, so every one of them counts.
+        // Read-modify-write transactions on one counter from many tasks at once (four
+        // threads): conflicts are retried, so every one of them counts. The first four
+        // all read before any commits (a barrier on their first attempt; four, as the
+        // PostgreSQL pool holds four connections), so at least three conflicts happen.
         let s = Arc::new(s);
+        let retries_before = s.retries();
+        let barrier = Arc::new(tokio::sync::Barrier::new(4));
+        let start = Arc::new(tokio::sync::Barrier::new(20));
         let tasks: Vec<_> = (0..20)
             .map(|i| {
-                let s = s.clone();
+                let (s, barrier, start) = (s.clone(), barrier.clone(), start.clone());
                 tokio::spawn(async move {
-                    s.transaction(|tx| {
-                        async move {
-                            let n: u64 = tx.get(Tree::Meta, "counter").await?.unwrap_or(0);
-                            tx.put(Tree::Meta, "counter", &(n + 1)).await?;
-                            tx.put(Tree::Rate, format!("by-{i}"), &n).await?;
-                            Ok::<(), TxError<()>>(())
-                        }
-                        .scope_boxed()
-                    })
-                    .await
+                    if i >= 4 {
+                        start.wait().await;
+                    }
+                    let first = Arc::new(std::sync::atomic::AtomicBool::new(i < 4));
+                    let r = s
+                        .transaction(|tx| {
+                            let (barrier, first) = (barrier.clone(), first.clone());
+                            async move {
+                                let n: u64 = tx.get(Tree::Meta, "counter").await?.unwrap_or(0);
+                                if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                                    barrier.wait().await;
+                                }
+                                tx.put(Tree::Meta, "counter", &(n + 1)).await?;
+                                tx.put(Tree::Rate, format!("by-{i}"), &n).await?;
+                                Ok::<(), TxError<()>>(())
+                            }
+                            .scope_boxed()
+                        })
+                        .await;
+                    if i < 4 {
+                        start.wait().await;
+                    }
+                    r
                 })
             })
             .collect();
@@ -197,6 +246,8 @@ async fn transactions_commit_whole_abort_clean_and_retry_conflicts() {
         }
         let n: u64 = s.get(Tree::Meta, "counter").await.unwrap().unwrap();
         assert_eq!(n, 20, "{kind}");
+        let retried = s.retries() - retries_before;
+        assert!(retried >= 3, "{kind}: {retried} retries");
         // Each saw a different count: they were serialized.
         let mut seen: Vec<u64> = Vec::new();
         for (_, v) in s.scan_prefix::<u64>(Tree::Rate, "by-").await.unwrap() {
@@ -207,17 +258,33 @@ async fn transactions_commit_whole_abort_clean_and_retry_conflicts() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ids_are_never_handed_out_twice_by_two_nodes() {
     let url = postgres::new_database();
+    let dir = tempfile::tempdir().unwrap();
     let a = taxgate::store::postgres::open(&url, 2).unwrap();
     let b = taxgate::store::postgres::open(&url, 2).unwrap();
-    let mut ids = Vec::new();
-    for _ in 0..50 {
-        ids.push(a.next_id().await.unwrap());
-        ids.push(b.next_id().await.unwrap());
+    let sled = taxgate::store::sled_store::open(dir.path(), 1 << 20).unwrap();
+    // Two nodes of one PostgreSQL store, 100 callers each, all at once; and 100 callers
+    // of one sled store.
+    for (kind, nodes) in [("postgres", vec![a, b]), ("sled", vec![sled])] {
+        let callers = 100 * nodes.len();
+        let start = Arc::new(tokio::sync::Barrier::new(callers));
+        let tasks: Vec<_> = (0..callers)
+            .map(|i| {
+                let (s, start) = (nodes[i % nodes.len()].clone(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    s.next_id().await.unwrap()
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for t in tasks {
+            ids.push(t.await.unwrap());
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), callers, "{kind}: an id handed out twice");
     }
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 100);
 }

@@ -90,15 +90,17 @@ impl ServeHttp for Admin {
                     .iter()
                     .filter_map(|c| Some((c.name.as_str(), c.crl_next_update?)))
                     .collect();
-                let missed: Vec<(&str, u64)> = self
-                    .app
-                    .store
-                    .deadline()
-                    .missed()
-                    .iter()
-                    .map(|(op, n)| (op.name(), *n))
-                    .collect();
-                let body = self.app.metrics.render(&self.app.policy, &crls, &missed);
+                let store = &self.app.store;
+                let counters = crate::metrics::StoreCounters {
+                    deadline_missed: store
+                        .deadline()
+                        .missed()
+                        .iter()
+                        .map(|(op, n)| (op.name(), *n))
+                        .collect(),
+                    retries: store.retries(),
+                };
+                let body = self.app.metrics.render(&self.app.policy, &crls, &counters);
                 Response::builder()
                     .status(200)
                     .header("content-type", "text/plain; version=0.0.4")

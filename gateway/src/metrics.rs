@@ -27,6 +27,8 @@ pub struct Metrics {
     /// Store calls that missed their deadline (answered 503), by kind of call; read from
     /// the store when scraped.
     store_deadline_missed: IntGaugeVec,
+    /// Store transactions and updates that met a concurrent write and ran again.
+    store_retries: IntGauge,
 }
 
 fn counter(
@@ -38,6 +40,13 @@ fn counter(
     let c = IntCounterVec::new(Opts::new(name, help), labels)?;
     registry.register(Box::new(c.clone()))?;
     Ok(c)
+}
+
+/// The store's own counters, read when scraped.
+pub struct StoreCounters<'a> {
+    /// Calls past their deadline by kind of call.
+    pub deadline_missed: Vec<(&'a str, u64)>,
+    pub retries: u64,
 }
 
 /// What a request to the public listener turned out to be.
@@ -119,19 +128,28 @@ impl Metrics {
                 registry.register(Box::new(g.clone()))?;
                 g
             },
+            store_retries: {
+                let g = IntGauge::new(
+                    "store_retries_total",
+                    "Store transactions and updates run again after a concurrent write",
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
             registry,
         })
     }
 
     /// The text exposition format; `policy` gives the reload counts and version, `crls`
-    /// each CA's name and its CRL's next update, `store_missed` the store calls past their
-    /// deadline by kind.
+    /// each CA's name and its CRL's next update, `store` the store's counters.
     pub fn render(
         &self,
         policy: &crate::policy::PolicyEngine,
         crls: &[(&str, i64)],
-        store_missed: &[(&str, u64)],
+        store: &StoreCounters,
     ) -> Vec<u8> {
+        self.store_retries.set(store.retries as i64);
+        let store_missed = &store.deadline_missed;
         for (op, n) in store_missed {
             self.store_deadline_missed
                 .with_label_values(&[op])

@@ -41,6 +41,7 @@ pub use tx::{Tx, TxError};
 use deadline::{Deadline, Op};
 use scoped_futures::ScopedBoxFuture;
 use serde::{de::DeserializeOwned, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// How many times [`Store::transaction`] and [`Store::update`] try before giving up.
@@ -52,6 +53,8 @@ const PAGE: usize = 1_000;
 pub struct Store {
     backend: Arc<dyn Backend>,
     deadline: Arc<Deadline>,
+    /// Transaction and update attempts that met a concurrent write and ran again.
+    retries: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -60,6 +63,7 @@ impl Store {
         Store {
             backend,
             deadline: Arc::new(Deadline::new(deadline::DEFAULT)),
+            retries: Arc::default(),
         }
     }
 
@@ -68,7 +72,27 @@ impl Store {
         Store {
             backend: self.backend,
             deadline: Arc::new(Deadline::new(limit)),
+            retries: self.retries,
         }
+    }
+
+    /// How many transaction and update attempts met a concurrent write and ran again
+    /// since start (`taxgate_store_retries_total`).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Before attempt `attempt`: nothing the first time, then a random pause of up to
+    /// 0.1 ms, 0.2 ms, … 12.8 ms, so writers that collided spread out instead of
+    /// colliding again; every retry is counted.
+    async fn backoff(&self, attempt: u32) {
+        if attempt == 0 {
+            return;
+        }
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        let ceiling_us = 100u64 << attempt.min(7);
+        let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=ceiling_us);
+        tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
     }
 
     /// The deadline of every call, and how many missed it since start.
@@ -180,7 +204,7 @@ impl Store {
     ) -> Result<Option<T>, StoreError> {
         let key = key.as_ref();
         for attempt in 0..ATTEMPTS {
-            backoff(attempt).await;
+            self.backoff(attempt).await;
             let current = self
                 .deadline
                 .bound(Op::Read, self.backend.get(tree, key))
@@ -271,7 +295,7 @@ impl Store {
         E: Send,
     {
         for attempt in 0..ATTEMPTS {
-            backoff(attempt).await;
+            self.backoff(attempt).await;
             let begun = self.deadline.bound(Op::Transaction, self.backend.begin());
             let mut tx = Tx::new(begun.await?, self.deadline.clone());
             match body(&mut tx).await {
@@ -313,17 +337,6 @@ impl Store {
     pub async fn next_id(&self) -> Result<u64, StoreError> {
         self.deadline.bound(Op::Write, self.backend.next_id()).await
     }
-}
-
-/// Before a retry: nothing the first time, then a random pause of up to 0.1 ms, 0.2 ms,
-/// … 12.8 ms, so writers that collided spread out instead of colliding again.
-async fn backoff(attempt: u32) {
-    if attempt == 0 {
-        return;
-    }
-    let ceiling_us = 100u64 << attempt.min(7);
-    let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=ceiling_us);
-    tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
 }
 
 /// The smallest key after `key` in bytewise order.
