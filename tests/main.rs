@@ -19,5 +19,6 @@ mod recovery;
 mod register;
 mod registry;
 mod restart;
+mod single_use;
 mod store;
 mod stuck_store;

@@ -148,23 +148,29 @@ impl App {
     ) -> Result<Error, Error> {
         let threshold = self.config.limits.lockout_threshold;
         let lock_secs = self.config.limits.lockout.as_secs() as i64;
-        let mut locked_now = false;
+        let mut locked = false;
         self.store
             .update::<Lockout>(Tree::Lockouts, account.key(), |old| {
                 // A lock that has run out starts a fresh count.
                 let mut l = old
                     .filter(|l| l.locked_until == 0 || l.locked_until > now)
                     .unwrap_or_default();
+                // Attempts that were checked before a parallel one locked the account
+                // arrive here locked: they answer LOCKED and leave the lock as it is.
+                locked = l.locked_until > now;
+                if locked {
+                    return Some(l);
+                }
                 l.failures = l.failures.saturating_add(1);
-                locked_now = l.failures >= threshold;
-                if locked_now {
+                locked = l.failures >= threshold;
+                if locked {
                     l.locked_until = now + lock_secs;
                     l.failures = 0;
                 }
                 Some(l)
             })
             .await?;
-        Ok(if locked_now {
+        Ok(if locked {
             Error::new(Code::Locked).retry_after(lock_secs as u64)
         } else {
             Error::new(Code::BadCredentials)
