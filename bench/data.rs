@@ -89,6 +89,7 @@ pub fn config(data_dir: &Path, routes: Vec<Route>) -> Config {
             .and_then(|v| v.parse().ok())
             .unwrap_or(50_000),
         background_nice: 10,
+        test_clock: false,
         schema: repo.join("schema/taxgate.cedarschema"),
         policies: repo.join("policies"),
         modules: repo.join("config/modules.yaml"),

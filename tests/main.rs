@@ -9,6 +9,7 @@ mod harness;
 mod certificate_login;
 mod drills;
 mod edge;
+mod expiry;
 mod login;
 mod manage;
 mod nodes;

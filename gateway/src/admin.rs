@@ -62,6 +62,53 @@ impl Admin {
     }
 }
 
+/// The request body, at most 4 KiB (the admin calls take small JSON); empty on error.
+async fn read_body(session: &mut ServerSession) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = session.read_request_body().await {
+        if body.len() + chunk.len() > 4096 {
+            return Vec::new();
+        }
+        body.extend_from_slice(&chunk);
+    }
+    body
+}
+
+/// `/admin/clock` (config `test_clock`, development only; clock.rs): `GET` the clock,
+/// `PUT {"now": UNIX}` or `PUT {"advance_seconds": N}` to freeze it there, `DELETE` to
+/// give it back to the system.
+fn test_clock(method: &str, body: &[u8]) -> Response<Vec<u8>> {
+    let state = || {
+        json(
+            200,
+            &serde_json::json!({"now": crate::clock::now(), "frozen": crate::clock::is_frozen()}),
+        )
+    };
+    match method {
+        "GET" => state(),
+        "DELETE" => {
+            crate::clock::freeze(None);
+            state()
+        }
+        _ => {
+            let asked: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let at = match (asked["now"].as_i64(), asked["advance_seconds"].as_i64()) {
+                (Some(t), None) => t,
+                (None, Some(n)) => crate::clock::now().saturating_add(n),
+                _ => {
+                    return json(
+                        400,
+                        &serde_json::json!({"error": {"code": "INVALID_INPUT", "message": "需要 now 或 advance_seconds（整数）之一"}}),
+                    )
+                }
+            };
+            crate::clock::freeze(Some(at));
+            tracing::warn!(now = at, "test clock frozen");
+            state()
+        }
+    }
+}
+
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
@@ -71,9 +118,10 @@ impl ServeHttp for Admin {
         let allow = match path.as_str() {
             "/healthz" | "/metrics" | "/admin/policies" | "/admin/ca" => "GET",
             "/admin/policies/reload" => "POST",
+            "/admin/clock" if self.app.config.test_clock => "GET, PUT, DELETE",
             _ => "",
         };
-        if !allow.is_empty() && method.as_str() != allow {
+        if !allow.is_empty() && !allow.split(", ").any(|m| m == method.as_str()) {
             let mut resp = json(
                 405,
                 &serde_json::json!({"error": {"code": "HTTP_METHOD_NOT_ALLOWED", "message": format!("只接受 {allow} 请求")}}),
@@ -110,6 +158,10 @@ impl ServeHttp for Admin {
             }
             ("GET", "/admin/policies") => json(200, &self.policies().await),
             ("GET", "/admin/ca") => json(200, &serde_json::json!(self.app.trust.status())),
+            (_, "/admin/clock") if self.app.config.test_clock => {
+                let body = read_body(session).await;
+                test_clock(method.as_str(), &body)
+            }
             ("POST", "/admin/policies/reload") => {
                 let started = std::time::Instant::now();
                 match self.app.policy.reload() {

@@ -173,6 +173,7 @@ pub fn test_app(dir: &std::path::Path) -> App {
         },
         session_cache_entries: 1_000,
         background_nice: 0,
+        test_clock: false,
         schema: repo.join("schema/taxgate.cedarschema"),
         policies: repo.join("policies"),
         modules: repo.join("config/modules.yaml"),

@@ -1,12 +1,38 @@
 //! The current time, in one place. Business functions take `now` as an argument so
 //! tests can be deterministic; only the edges (handlers, providers) call [`now`].
+//!
+//! The test clock: a gateway in development mode with `test_clock: true` lets the admin
+//! listener freeze this clock at an instant and move it (`/admin/clock`), so the black-box
+//! tests reach a lifetime's end (captcha, ticket, lockout, session, daily SMS quota) or
+//! a window's edge without sleeping across it. It moves only business time (what
+//! [`now`] returns), never the deadlines of I/O, which run on the runtime's own clock.
+//! One clock per process: a gateway is one process.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// The frozen instant; [`REAL`] when the clock is the system's.
+static FROZEN: AtomicI64 = AtomicI64::new(REAL);
+const REAL: i64 = i64::MIN;
+
 /// Unix seconds, UTC.
 pub fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
+    match FROZEN.load(Ordering::Relaxed) {
+        REAL => OffsetDateTime::now_utc().unix_timestamp(),
+        frozen => frozen,
+    }
+}
+
+/// Freezes [`now`] at `at` (Unix seconds), or gives it back to the system (`None`).
+/// Only the admin listener's `/admin/clock` calls this, when the config allows it.
+pub fn freeze(at: Option<i64>) {
+    FROZEN.store(at.filter(|t| *t != REAL).unwrap_or(REAL), Ordering::Relaxed);
+}
+
+/// Whether [`now`] is frozen.
+pub fn is_frozen() -> bool {
+    FROZEN.load(Ordering::Relaxed) != REAL
 }
 
 /// RFC 3339 text of Unix seconds (UTC). Out-of-range values print as the epoch.

@@ -58,6 +58,10 @@ pub struct ConfigFile {
     /// the store's flusher, below the proxy's worker threads.
     #[serde(default)]
     pub background_nice: Option<i32>,
+    /// Development only: `/admin/clock` may freeze and move the gateway's clock (tests
+    /// of lifetimes and windows without waiting for them).
+    #[serde(default)]
+    pub test_clock: bool,
     pub schema: PathBuf,
     pub policies: PathBuf,
     pub modules: PathBuf,

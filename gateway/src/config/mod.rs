@@ -55,6 +55,8 @@ pub struct Config {
     pub session_cache_entries: usize,
     /// Nice value of background threads (hashing, the store's flusher).
     pub background_nice: i32,
+    /// Development only: the admin listener's `/admin/clock` (clock.rs) is on.
+    pub test_clock: bool,
     pub schema: PathBuf,
     pub policies: PathBuf,
     pub modules: PathBuf,
@@ -261,6 +263,12 @@ impl Config {
             }
         };
         let development = raw.mode == Mode::Development;
+        if raw.test_clock && !development {
+            return Err(invalid(
+                "test_clock",
+                "the test clock is for development mode only".into(),
+            ));
+        }
 
         check_addr(&raw.listen).map_err(|m| invalid("listen", m))?;
         if let Some(a) = &raw.admin_listen {
@@ -515,6 +523,7 @@ impl Config {
             store,
             session_cache_entries: raw.session_cache_entries.unwrap_or(50_000),
             background_nice,
+            test_clock: raw.test_clock,
             schema: resolve(&raw.schema),
             policies: resolve(&raw.policies),
             modules: resolve(&raw.modules),

@@ -98,6 +98,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         },
         session_cache_entries: 50_000,
         background_nice: 10,
+        test_clock: false,
         schema: repo.join("schema/taxgate.cedarschema"),
         policies: repo.join("policies"),
         modules: repo.join("config/modules.yaml"),
