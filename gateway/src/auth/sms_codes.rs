@@ -145,7 +145,9 @@ impl App {
 
 /// Why a code may not be sent to a phone with `quota` now, if it may not.
 fn quota_refusal(quota: &SmsQuota, now: i64, day: i64, resend: i64, daily: u32) -> Option<Error> {
-    let since_last = now - quota.last_sent;
+    // A twin request that read the clock a moment later may have reserved first: its
+    // send is not in this one's future.
+    let since_last = (now - quota.last_sent).max(0);
     if quota.last_sent != 0 && since_last < resend {
         return Some(Error::new(Code::RateLimited).retry_after((resend - since_last) as u64));
     }

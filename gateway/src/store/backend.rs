@@ -21,6 +21,11 @@ use std::sync::Arc;
 
 pub type Pair = (Vec<u8>, Vec<u8>);
 
+/// What a read-modify-write does with one record: the new bytes from the current ones
+/// (`None`: absent / remove). It may run more than once and must not act outside.
+pub type Change<'a> =
+    &'a mut (dyn FnMut(Option<&[u8]>) -> Result<Option<Vec<u8>>, StoreError> + Send);
+
 /// Keys of one tree that start with `prefix`, from `start` (inclusive) on, at most `limit`.
 #[derive(Clone, Debug)]
 pub struct Scan {
@@ -52,6 +57,27 @@ pub trait Backend: Send + Sync + 'static {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, StoreError>;
+
+    /// Whether [`Backend::update_locked`] is the engine's: it then serializes
+    /// read-modify-writes of one record itself (a row lock), so a crowd on one record
+    /// (many clients behind one address bumping its rate window) waits its turn instead
+    /// of failing compare-and-swap after compare-and-swap.
+    fn serializes_updates(&self) -> bool {
+        false
+    }
+
+    /// Replaces the record with `change(current)` under the engine's lock; returns the
+    /// new bytes. Called only when [`Backend::serializes_updates`].
+    async fn update_locked(
+        &self,
+        _tree: Tree,
+        _key: &[u8],
+        _change: Change<'_>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Err(StoreError::Backend(
+            "this engine has no locked update".into(),
+        ))
+    }
 
     /// In key order (bytewise).
     async fn scan(&self, scan: Scan) -> Result<Vec<Pair>, StoreError>;

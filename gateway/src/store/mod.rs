@@ -33,7 +33,7 @@ pub mod sled_store;
 mod tree;
 mod tx;
 
-pub use backend::{Backend, Pair, Scan, Write};
+pub use backend::{Backend, Change, Pair, Scan, Write};
 pub use error::StoreError;
 pub use tree::Tree;
 pub use tx::{Tx, TxError};
@@ -196,13 +196,25 @@ impl Store {
     /// Atomically replaces the record with `f(current)` (`None` removes it) and returns
     /// the new value. `f` may run more than once; it must not have side effects outside.
     /// A record that no longer decodes is handed to `f` as absent.
-    pub async fn update<T: Serialize + DeserializeOwned>(
+    pub async fn update<T: Serialize + DeserializeOwned + Send>(
         &self,
         tree: Tree,
         key: impl AsRef<[u8]>,
-        mut f: impl FnMut(Option<T>) -> Option<T>,
+        mut f: impl FnMut(Option<T>) -> Option<T> + Send,
     ) -> Result<Option<T>, StoreError> {
         let key = key.as_ref();
+        if self.backend.serializes_updates() {
+            let mut new = None;
+            let mut change = |current: Option<&[u8]>| {
+                let value = f(current.and_then(|b| codec::decode(b).ok()));
+                let bytes = value.as_ref().map(codec::encode).transpose()?;
+                new = Some(value);
+                Ok(bytes)
+            };
+            let locked = self.backend.update_locked(tree, key, &mut change);
+            self.deadline.bound(Op::Transaction, locked).await?;
+            return Ok(new.flatten());
+        }
         for attempt in 0..ATTEMPTS {
             self.backoff(attempt).await;
             let current = self

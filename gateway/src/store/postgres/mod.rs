@@ -19,7 +19,7 @@
 pub mod feed;
 mod migrations;
 
-use super::backend::{Backend, BackendTx, Pair, Scan, Write};
+use super::backend::{Backend, BackendTx, Change, Pair, Scan, Write};
 use super::changes::ChangeListener;
 use super::{Store, StoreError, Tree};
 use async_trait::async_trait;
@@ -178,6 +178,56 @@ impl PgBackend {
         op(tx.commit()).await
     }
 
+    /// One attempt of [`Backend::update_locked`]: `None` when a twin created the record
+    /// first (nothing written).
+    async fn update_once(
+        &self,
+        tree: Tree,
+        key: &[u8],
+        change: Change<'_>,
+    ) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        let t = tree.id();
+        let mut c = self.client().await?;
+        let tx = op(c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+            .start())
+        .await?;
+        let current: Option<Vec<u8>> = op(tx.query_opt(
+            "SELECT value FROM kv WHERE tree = $1 AND key = $2 FOR UPDATE",
+            &[&t, &key],
+        ))
+        .await?
+        .map(|r| r.get(0));
+        let new = change(current.as_deref())?;
+        match (&current, &new) {
+            (None, None) => return Ok(Some(None)),
+            (None, Some(v)) => {
+                let inserted = op(tx.execute(
+                    "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (tree, key) DO NOTHING",
+                    &[&t, &key, v],
+                ))
+                .await?;
+                if inserted == 0 {
+                    return Ok(None);
+                }
+            }
+            (Some(_), Some(v)) => {
+                op(tx.execute(
+                    "UPDATE kv SET value = $3 WHERE tree = $1 AND key = $2",
+                    &[&t, &key, v],
+                ))
+                .await?;
+            }
+            (Some(_), None) => {
+                op(tx.execute("DELETE FROM kv WHERE tree = $1 AND key = $2", &[&t, &key])).await?;
+            }
+        }
+        op(tx.commit()).await?;
+        Ok(Some(new))
+    }
+
     async fn client(&self) -> Result<Object, StoreError> {
         self.pool
             .get()
@@ -298,6 +348,27 @@ impl Backend for PgBackend {
             }
         };
         Ok(changed == 1)
+    }
+
+    fn serializes_updates(&self) -> bool {
+        true
+    }
+
+    /// `SELECT … FOR UPDATE` in a READ COMMITTED transaction: concurrent updates of one
+    /// record queue on its row lock. An absent record has no row to lock: when a twin
+    /// inserts it first, this attempt rolls back and the next one locks that row.
+    async fn update_locked(
+        &self,
+        tree: Tree,
+        key: &[u8],
+        change: Change<'_>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        for _ in 0..3 {
+            if let Some(new) = self.update_once(tree, key, &mut *change).await? {
+                return Ok(new);
+            }
+        }
+        Err(StoreError::Conflict)
     }
 
     async fn scan(&self, scan: Scan) -> Result<Vec<Pair>, StoreError> {
