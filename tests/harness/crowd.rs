@@ -615,14 +615,14 @@ pub fn accept(what: &str, r: Resp, ok: &[u16]) -> Result<Resp, String> {
     ))
 }
 
-fn str_of(v: &Value, key: &str) -> Result<String, String> {
+pub fn str_of(v: &Value, key: &str) -> Result<String, String> {
     v[key]
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| format!("no {key} in {v}"))
 }
 
-fn officer_with_phone(stage1: &Value, phone: &str) -> Result<String, String> {
+pub fn officer_with_phone(stage1: &Value, phone: &str) -> Result<String, String> {
     stage1["officers"]
         .as_array()
         .and_then(|os| os.iter().find(|o| o["phone_masked"] == masked(phone)))
