@@ -182,15 +182,23 @@ async fn soak_mixed_load_at_64_connections_loses_nothing_and_stays_flat() {
         mib(rss1),
         warm_up.as_secs_f64()
     );
+    let log = gw.stderr();
+    let logged: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    let logged = logged[logged.len().saturating_sub(20)..].join("\n");
     assert!(
         unanswered.is_empty(),
-        "{} calls unanswered, the first: {:#?}",
+        "{} calls unanswered, the first: {:#?}\nthe gateway's warnings and errors (last \
+         20):\n{logged}",
         unanswered.len(),
         &unanswered[..unanswered.len().min(5)]
     );
     assert!(
         failed.is_empty(),
-        "{} answers not listed, the first: {:#?}",
+        "{} answers not listed, the first: {:#?}\nthe gateway's warnings and errors \
+         (last 20):\n{logged}",
         failed.len(),
         &failed[..failed.len().min(5)]
     );
