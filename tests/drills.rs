@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use taxgate::store::records::{Officer, Person};
 use taxgate::store::{keys, Tree};
 
+mod soak;
+
 /// A drill's length from the environment variable `name`, else `default`.
 fn length(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -7,6 +7,7 @@
 mod harness;
 
 mod certificate_login;
+mod crowd;
 mod drills;
 mod edge;
 mod expiry;

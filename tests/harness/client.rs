@@ -90,6 +90,18 @@ impl Browser {
         }
     }
 
+    /// A browser on the same connections (pool) and User-Agent, without a session.
+    pub fn sibling(&self) -> Browser {
+        Browser {
+            base: self.base.clone(),
+            cookie: None,
+            csrf: None,
+            user_agent: self.user_agent.clone(),
+            outbox: self.outbox.clone(),
+            client: self.client.clone(),
+        }
+    }
+
     /// Points the browser at a restarted gateway, keeping its cookie.
     pub fn follow(&mut self, gw: &Gateway) {
         self.base = gw.base();

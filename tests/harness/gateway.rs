@@ -366,6 +366,11 @@ impl Gateway {
         (started.elapsed(), status)
     }
 
+    /// The gateway process's id (its /proc figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.home.join("data")
     }

@@ -1,6 +1,7 @@
 //! Test harness: start a gateway process against fixture data and talk to it over HTTP.
 
 pub mod client;
+pub mod crowd;
 pub mod flows;
 pub mod gateway;
 pub mod outbox;
