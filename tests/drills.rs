@@ -24,6 +24,19 @@ fn length(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The message a task panicked with (a writer's failed `expect` or assertion).
+fn panic_message(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return e.to_string();
+    }
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 /// The grant sets the grants writer cycles through (never empty: no unbind, so the
 /// login writer's sessions of another officer are never touched).
 fn grant_sets() -> Vec<BTreeSet<String>> {
@@ -241,6 +254,13 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
         for (w, died_early) in writers.into_iter().zip(early) {
             if let Err(e) = w.await {
                 assert!(!died_early, "a writer failed before the kill: {e}");
+                // After the kill a writer may only fail because its request went
+                // unanswered; any other failure (a refusal, a wrong answer) is its own.
+                let why = panic_message(e);
+                assert!(
+                    why.starts_with("request:"),
+                    "drill {drill}: a writer failed after the kill, not by it: {why}"
+                );
             }
         }
 
@@ -349,6 +369,16 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
         }
     }
     let a = acked.lock().unwrap();
+    // A gateway that answered nothing would pass every loss check: each kind of write
+    // must have been acknowledged before the losses are judged.
+    for (kind, count) in [
+        ("grants", a.grants.len()),
+        ("logins", a.sessions.len()),
+        ("registrations", a.persons.len()),
+        ("password resets", a.resets.len()),
+    ] {
+        assert!(count > 0, "kill -9 drill: no {kind} acknowledged in {n} drills");
+    }
     println!(
         "kill -9 drill: {n} drills in {:.1} s; acknowledged: {} grants, {} logins, {} registrations, {} password resets; {checks} checks; lost: {}",
         started.elapsed().as_secs_f64(),
@@ -728,6 +758,11 @@ async fn a_full_disk_refuses_writes_and_keeps_serving_reads() {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
+        // CI sets CI: there the drill must run, never pass by not running.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the disk-full drill, and cannot mount a tmpfs here (needs root)"
+        );
         println!("disk-full drill skipped: cannot mount a tmpfs here (needs root)");
         return;
     }

@@ -294,7 +294,7 @@ async fn revoking_everything_unbinds_ends_the_session_and_login_says_not_bound()
     // Every step is in the audit trail.
     drop(li);
     let mut gw = gw;
-    let _ = gw.terminate();
+    gw.stop();
     let (ok, out, err) = run_cli(&["audit", "export", "--config", gw.config.to_str().unwrap()]);
     assert!(ok, "{err}");
     for action in [

@@ -256,7 +256,7 @@ async fn a_sled_site_is_copied_to_postgres_and_goes_on_there() {
     li.get("/tax/zzs/x").await.expect(200);
     let sled_config = gw.dir.path().join("sled.yaml");
     std::fs::copy(&gw.config, &sled_config).unwrap();
-    let _ = gw.terminate();
+    gw.stop();
 
     let url = postgres::new_database();
     gw.switch_to_postgres(&url);

@@ -46,7 +46,7 @@ async fn reimport_is_idempotent_and_keeps_the_password() {
     drop(b);
     let mut gw = gw;
     // Importing the same file again while stopped changes nothing visible.
-    let _ = gw.terminate();
+    gw.stop();
     let fixture = repo().join("tests/fixtures/registry.yaml");
     let (ok, out, err) = run_cli(&[
         "registry",

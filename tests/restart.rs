@@ -49,7 +49,7 @@ async fn passwords_hashed_with_old_parameters_are_upgraded_at_login() {
     gw.crash_and_restart();
     let b = Browser::new(&gw);
     b.stage1(A_USCC, A_PASSWORD).await.expect(200);
-    let _ = gw.terminate();
+    gw.stop();
     let store = gw.open_store();
     let e: taxgate::store::records::Enterprise = store
         .get(taxgate::store::Tree::Enterprises, A_USCC)

@@ -371,6 +371,15 @@ impl Gateway {
         self.child.id()
     }
 
+    /// Sends SIGTERM and asserts a graceful exit (status 0) within the grace period
+    /// (1 s) and a margin.
+    #[track_caller]
+    pub fn stop(&mut self) {
+        let (took, status) = self.terminate();
+        assert!(status.success(), "not a graceful exit: {status:?}");
+        assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.home.join("data")
     }

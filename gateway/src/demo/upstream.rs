@@ -6,7 +6,7 @@
 use crate::crypto::secrets::Keyed;
 use crate::crypto::signing::{self, Identity, IdentitySigner, SignedIdentity};
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -82,9 +82,15 @@ pub async fn spawn(module: &str, key: &[u8]) -> std::io::Result<EchoModule> {
             };
             let state = state.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req| {
+                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
                     let state = state.clone();
                     async move {
+                        // A module reads what it is sent before it answers: a body left
+                        // unread makes hyper close the connection after the answer, and
+                        // the gateway may already have chosen it for the next request.
+                        let (parts, body) = req.into_parts();
+                        let _ = body.collect().await;
+                        let req = Request::from_parts(parts, ());
                         Ok::<_, std::convert::Infallible>(answer(&state.0, &state.1, &state.2, req))
                     }
                 });
@@ -101,7 +107,7 @@ fn answer(
     module: &str,
     signer: &IdentitySigner,
     echo: &EchoModule,
-    req: Request<hyper::body::Incoming>,
+    req: Request<()>,
 ) -> Response<Full<Bytes>> {
     let header = |name: &str| {
         req.headers()
