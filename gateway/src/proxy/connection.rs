@@ -18,7 +18,7 @@
 //!   deadline, proxy/gateway.rs) and restarts with the next request once the answer has
 //!   begun. On HTTP/2 (ALPN `h2`) it runs from accept until the client's first complete
 //!   header block (the first stream opened): a connection that opens none is cut; later
-//!   streams interleave, and the h2 layer bounds them.
+//!   streams interleave with other frames and are not timed here.
 //! - HSTS: over TLS, an HTTP/1 answer that does not carry `Strict-Transport-Security`
 //!   (pingora's own `400` for a request it cannot parse; every other answer has it from
 //!   proxy/respond.rs) gets it added as it is written.
