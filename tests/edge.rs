@@ -1,12 +1,15 @@
-//! The internet-facing edge (issue 11): what reaches a module of the headers a client
-//! sends, trusted proxies, strict HTTP/1.1, slow clients, the per-address connection
-//! cap, TLS on the public listener and to upstreams. Raw sockets where a well-behaved
-//! client library would not send the request.
+//! The internet-facing edge (issues 11, 18): what reaches a module of the headers a
+//! client sends, trusted proxies, strict HTTP/1.1, slow clients, the per-address
+//! connection cap (TLS handshakes included), TLS on the public listener and to
+//! upstreams. Raw sockets where a well-behaved client library would not send the
+//! request.
 
 use crate::harness::fx::*;
 use crate::harness::tls::{self, TestPki};
 use crate::harness::{Browser, Gateway, GatewayOptions};
-use std::net::SocketAddr;
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -636,13 +639,23 @@ async fn the_plain_listener_only_redirects_to_https() {
             .contains(&format!("location: {location}")),
         "{answer}"
     );
-    let answer = raw(
-        redirect,
-        b"GET / HTTP/1.1\r\nHost: gw:port\r\nConnection: close\r\n\r\n",
-        Duration::from_secs(5),
-    )
-    .await;
-    assert!(status_line(&answer).starts_with("HTTP/1.1 400"), "{answer}");
+    // Refused by the gateway's own check, or already by pingora's parser (user info,
+    // two Host lines): answered 400 either way, not closed unanswered.
+    for request in [
+        "GET / HTTP/1.1\r\nHost: gw:port\r\nConnection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: user@evil.example\r\nConnection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+    ] {
+        let answer = raw(redirect, request.as_bytes(), Duration::from_secs(5)).await;
+        assert!(
+            status_line(&answer).starts_with("HTTP/1.1 400"),
+            "{request:?} → {answer:?}"
+        );
+        assert!(
+            !answer.to_ascii_lowercase().contains("location"),
+            "{answer}"
+        );
+    }
     assert_eq!(gw.module("wybs.sfsb.zzs").hits(), 0);
 }
 
@@ -709,4 +722,298 @@ async fn an_https_upstream_is_verified_against_the_configured_ca() {
     let b = logged_in(&doubting).await;
     b.get("/tax/zzs/x").await.expect_error(502, "UNAVAILABLE");
     assert_eq!(module.hits(), 1);
+}
+
+#[tokio::test]
+async fn connection_naming_a_header_the_gateway_sets_is_refused_saying_so() {
+    let gw = Gateway::start().await;
+    let b = logged_in(&gw).await;
+    let cookie = b.cookie.clone().unwrap();
+    let cases = [
+        ("X-Forwarded-For", "X-Forwarded-For"),
+        ("keep-alive, x-forwarded-proto", "X-Forwarded-Proto"),
+        ("X-Forwarded-Host", "X-Forwarded-Host"),
+        ("Host", "Host"),
+        ("\"X-Forwarded-For\"", "无效"),
+        ("a, b, c, d, e, f, g, h, i, j", "过多"),
+    ];
+    for (value, says) in cases {
+        for path in ["/tax/zzs/x", "/api/v1/modules"] {
+            let request = format!(
+                "GET {path} HTTP/1.1\r\nHost: gw\r\nConnection: {value}\r\n\
+                 X-Forwarded-For: 6.6.6.6\r\nCookie: taxgate_session={cookie}\r\n\r\n"
+            );
+            let answer = raw(gw.addr, request.as_bytes(), Duration::from_secs(5)).await;
+            assert!(
+                status_line(&answer).starts_with("HTTP/1.1 400"),
+                "{value} {path} → {answer}"
+            );
+            assert!(answer.contains("INVALID_INPUT"), "{answer}");
+            assert!(
+                answer.contains("Connection 头"),
+                "{value} {path} → {answer}"
+            );
+            assert!(answer.contains(says), "{value} {path} → {answer}");
+        }
+    }
+    assert_eq!(gw.module("wybs.sfsb.zzs").hits(), 0, "nothing forwarded");
+
+    // An ordinary hop-by-hop option: served, and the header it names is not forwarded.
+    let request = format!(
+        "GET /tax/zzs/x HTTP/1.1\r\nHost: gw\r\nConnection: close, X-Private-Hop\r\n\
+         X-Private-Hop: secret\r\nCookie: taxgate_session={cookie}\r\n\r\n"
+    );
+    let answer = raw(gw.addr, request.as_bytes(), Duration::from_secs(5)).await;
+    assert!(status_line(&answer).contains(" 200"), "{answer}");
+    let seen = gw.module("wybs.sfsb.zzs").received().pop().unwrap();
+    assert_eq!(seen.header("x-private-hop"), None);
+    assert!(seen.signature_valid);
+}
+
+#[tokio::test]
+async fn over_tls_every_answer_carries_hsts_once_also_pingoras_own_400() {
+    let gw = tls_gateway().await;
+    let pki = gw.pki.clone().unwrap();
+    let h1 = || tls::client_config(&pki.ca_file, &[b"http/1.1"], &[&rustls::version::TLS13]);
+    let hsts = |answer: &str| {
+        answer
+            .to_ascii_lowercase()
+            .matches("strict-transport-security: max-age=31536000\r\n")
+            .count()
+    };
+    // Requests pingora's parser refuses itself (its 400, not the gateway's JSON).
+    for request in [
+        "GET /api/v1/modules HTTP/1.1\r\nHost: user@evil.example\r\n\r\n",
+        "GET /api/v1/modules HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    ] {
+        let answer = tls::raw(gw.addr, request.as_bytes(), h1()).await;
+        assert!(
+            status_line(&answer).starts_with("HTTP/1.1 400"),
+            "{request:?} → {answer:?}"
+        );
+        assert!(!answer.contains("INVALID_INPUT"), "{answer}");
+        assert_eq!(hsts(&answer), 1, "{answer}");
+    }
+    // The gateway's own answers and a module's: once, not twice.
+    let b = logged_in(&gw).await;
+    let cookie = b.cookie.clone().unwrap();
+    for request in [
+        "GET /api/v1/modules HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n".to_string(),
+        "GET /api/v1/modules HTTP/1.1\r\nHost: gw:port\r\nConnection: close\r\n\r\n".into(),
+        format!(
+            "GET /tax/zzs/x HTTP/1.1\r\nHost: gw\r\nCookie: taxgate_session={cookie}\r\n\
+             Connection: close\r\n\r\n"
+        ),
+    ] {
+        let answer = tls::raw(gw.addr, request.as_bytes(), h1()).await;
+        assert!(status_line(&answer).starts_with("HTTP/1.1 "), "{answer:?}");
+        assert_eq!(hsts(&answer), 1, "{request:?} → {answer}");
+    }
+}
+
+type H2Send = hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
+/// An h2 request for `path` on `send`.
+async fn h2_get(send: &mut H2Send, port: u16, path: &str) -> u16 {
+    let req = hyper::Request::get(format!("https://localhost:{port}{path}"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    send.send_request(req).await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn an_http2_connection_that_opens_no_stream_is_cut_at_the_header_deadline() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let gw = Gateway::start_with(GatewayOptions {
+        tls: true,
+        extra_yaml: "limits: {header_read_seconds: 1}".into(),
+        ..Default::default()
+    })
+    .await;
+    let pki = gw.pki.clone().unwrap();
+    let h2 = || tls::client_config(&pki.ca_file, &[b"h2"], &[&rustls::version::TLS13]);
+
+    // TLS, the h2 preface and settings, then nothing: cut about 1 s from accept.
+    let started = Instant::now();
+    let stream = tls::connect(Ipv4Addr::LOCALHOST, gw.addr, h2()).await;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (_send, conn): (H2Send, _) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    let took = started.elapsed();
+    assert!(
+        ended.is_ok(),
+        "an h2 connection without a stream still open after 5 s"
+    );
+    assert!(took >= Duration::from_millis(900), "cut early: {took:?}");
+    assert!(took < Duration::from_secs(3), "cut late: {took:?}");
+
+    // One that opens a stream at once keeps serving past the deadline.
+    let stream = tls::connect(Ipv4Addr::LOCALHOST, gw.addr, h2()).await;
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let port = gw.addr.port();
+    assert_eq!(h2_get(&mut send, port, "/api/v1/modules").await, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h2_get(&mut send, port, "/api/v1/modules").await, 200);
+    assert!(!conn.is_finished());
+}
+
+/// Raises this process's open-file limit to `want` (at most the hard limit).
+fn raise_open_files(want: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < want {
+            limit.rlim_cur = want.min(limit.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+}
+
+/// The connections from `peer` the process listening on `port` holds open (their socket
+/// inodes), from the kernel's socket table: a socket the gateway accepted has an inode
+/// until it closes it; one still in the accept queue, or closed by the gateway, has none.
+fn held_from(peer: Ipv4Addr, port: u16) -> HashSet<String> {
+    let local = format!("{:08X}:{port:04X}", u32::from_ne_bytes([127, 0, 0, 1]));
+    let remote = format!("{:08X}:", u32::from_ne_bytes(peer.octets()));
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[1] == local && f[2].starts_with(&remote))
+        // Not the listening socket; an inode: open in a process.
+        .filter(|f| f[3] != "0A" && f[9] != "0")
+        .map(|f| f[9].to_string())
+        .collect()
+}
+
+/// Polls `done` every 20 ms until it holds or `within` passes.
+async fn wait_until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_tls_connections_are_capped_per_address_and_cut_at_the_deadline() {
+    const CAP: usize = 5;
+    const SILENT: usize = 600;
+    let header_read = Duration::from_secs(2);
+    raise_open_files(4096);
+    let gw = Gateway::start_with(GatewayOptions {
+        tls: true,
+        extra_yaml: format!(
+            "limits: {{connections_per_ip: {CAP}, header_read_seconds: {}}}",
+            header_read.as_secs()
+        ),
+        ..Default::default()
+    })
+    .await;
+    let pki = gw.pki.clone().unwrap();
+    let (one, other) = (Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2));
+    let port = gw.addr.port();
+
+    // The count sees a connection the gateway holds, and sees it go.
+    let probe = tls::connect_from(one, gw.addr).await;
+    wait_until(Duration::from_secs(5), "the probe is held", || {
+        held_from(one, port).len() == 1
+    })
+    .await;
+    drop(probe);
+    wait_until(Duration::from_secs(5), "the probe is let go", || {
+        held_from(one, port).is_empty()
+    })
+    .await;
+
+    // Watch what the gateway holds from `one` while the silent connections come, and
+    // have `other` served throughout. Held: open in two samples 10 ms apart (to see the
+    // peer's address the gateway accepts each connection; one over the cap it closes
+    // again within microseconds).
+    let flooding = Arc::new(AtomicBool::new(true));
+    let most_held = Arc::new(AtomicUsize::new(0));
+    let sampler = {
+        let (flooding, most_held) = (flooding.clone(), most_held.clone());
+        tokio::spawn(async move {
+            let mut before = HashSet::new();
+            while flooding.load(Ordering::Relaxed) {
+                let now = held_from(one, port);
+                let held = now.intersection(&before).count();
+                most_held.fetch_max(held, Ordering::Relaxed);
+                before = now;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let served = {
+        let flooding = flooding.clone();
+        let config = tls::client_config(&pki.ca_file, &[b"http/1.1"], &[&rustls::version::TLS13]);
+        let addr = gw.addr;
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while flooding.load(Ordering::Relaxed) {
+                let answer = tls::get_from(other, addr, "/api/v1/modules", &[], config.clone());
+                let answer = tokio::time::timeout(Duration::from_secs(5), answer).await;
+                statuses.push(answer.map_or(0, |a| a.status));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            statuses
+        })
+    };
+
+    let mut silent = Vec::new();
+    for _ in 0..SILENT {
+        let mut s = tls::connect_from(one, gw.addr).await;
+        let opened = Instant::now();
+        silent.push(tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            let read = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await;
+            let closed = matches!(read, Ok(Ok(0) | Err(_)));
+            (closed, opened.elapsed())
+        }));
+    }
+    let mut slowest = Duration::ZERO;
+    for (i, conn) in silent.into_iter().enumerate() {
+        let (closed, after) = conn.await.unwrap();
+        assert!(closed, "silent connection {i} still open after {after:?}");
+        slowest = slowest.max(after);
+    }
+    flooding.store(false, Ordering::Relaxed);
+    sampler.await.unwrap();
+    let statuses = served.await.unwrap();
+
+    let most = most_held.load(Ordering::Relaxed);
+    eprintln!(
+        "{SILENT} silent: at most {most} held, the slowest cut after {slowest:?}; \
+         {} requests from {other} meanwhile",
+        statuses.len()
+    );
+    assert_eq!(
+        most, CAP,
+        "the gateway held at most (and up to) the cap from one address"
+    );
+    assert!(
+        slowest < header_read + Duration::from_millis(1500),
+        "every silent connection cut within the deadline: the slowest after {slowest:?}"
+    );
+    assert!(
+        statuses.len() >= 3 && statuses.iter().all(|s| *s == 200),
+        "another address served throughout: {statuses:?}"
+    );
+    wait_until(Duration::from_secs(5), "all let go", || {
+        held_from(one, port).is_empty()
+    })
+    .await;
 }

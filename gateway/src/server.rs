@@ -22,7 +22,6 @@ use crate::proxy::respond::EdgeHeaders;
 use crate::proxy::tls::{self, Certificates};
 use crate::store::Store;
 use pingora::apps::{HttpServerOptions, ServerApp};
-use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::ExecutionPhase;
 use pingora::server::Server;
@@ -59,18 +58,14 @@ impl Listener {
         }
     }
 
-    /// Adds `service`, listening here (with TLS when `tls` is given), to `server`.
+    /// Adds `service`, listening here (plain TCP: TLS, if any, is the app's,
+    /// proxy/connection.rs), to `server`.
     fn serve<A: ServerApp + Send + Sync + 'static>(
         self,
         server: &mut Server,
         mut service: Service<A>,
-        tls: Option<TlsSettings>,
     ) {
-        let addr = self.addr().to_string();
-        match tls {
-            Some(settings) => service.add_tls_with_settings(&addr, None, settings),
-            None => service.add_tcp(&addr),
-        }
+        service.add_tcp(&self.addr().to_string());
         match self {
             Listener::Bound(socket, local) => {
                 server.add_service(Prebound::new(service, socket, local))
@@ -250,10 +245,11 @@ impl Bound {
         }
 
         let https_port = self.public.addr().port();
+        let edge = EdgeHeaders::new(config);
         let gateway = Gateway {
             app: self.app.clone(),
             api: self.api,
-            edge: EdgeHeaders::new(config),
+            edge: edge.clone(),
             draining: watch_phases(&server, self.app.store.clone(), config.shutdown_grace),
         };
         let limits = ConnectionLimits {
@@ -267,24 +263,21 @@ impl Bound {
         let mut options = HttpServerOptions::default();
         options.allow_connect_method_proxying = true;
         proxy.server_options = Some(options);
-        let guarded = Guarded::new(proxy, limits.clone());
+        let mut guarded = Guarded::new(proxy, limits.clone());
+        if let Some(certificates) = self.certificates {
+            tls::spawn_reloader(&certificates, Duration::from_secs(1));
+            match tls::acceptor(certificates) {
+                Ok(acceptor) => guarded = guarded.with_tls(acceptor, edge.hsts()),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS listener not configured");
+                    std::process::exit(1);
+                }
+            }
+        }
         let filter = guarded.filter();
         let mut public = Service::new("taxgate".to_string(), guarded);
         public.set_connection_filter(filter);
-        let tls = match self.certificates {
-            Some(certificates) => {
-                tls::spawn_reloader(&certificates, Duration::from_secs(1));
-                match tls::settings(certificates) {
-                    Ok(settings) => Some(settings),
-                    Err(e) => {
-                        tracing::error!(error = %e, "TLS listener not configured");
-                        std::process::exit(1);
-                    }
-                }
-            }
-            None => None,
-        };
-        self.public.serve(&mut server, public, tls);
+        self.public.serve(&mut server, public);
 
         if let Some(listener) = self.redirect {
             // The same connection limits as the TLS listener beside it.
@@ -292,7 +285,7 @@ impl Bound {
             let filter = redirect.filter();
             let mut redirect = Service::new("taxgate-redirect".to_string(), redirect);
             redirect.set_connection_filter(filter);
-            listener.serve(&mut server, redirect, None);
+            listener.serve(&mut server, redirect);
         }
 
         if let Some(listener) = self.admin {
@@ -302,7 +295,6 @@ impl Bound {
             listener.serve(
                 &mut server,
                 Service::new("taxgate-admin".to_string(), admin),
-                None,
             );
         }
         server.run_forever()

@@ -1,15 +1,19 @@
 //! Certificates made in the test: a CA, and leaf certificates for `localhost` and
 //! `127.0.0.1` that it signs, as PEM files in a temp dir; and a TLS client that trusts
-//! that CA and reports what the handshake agreed.
+//! that CA and reports what the handshake agreed, from a chosen loopback address if
+//! need be.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use pingora::tls;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 pub struct TestPki {
     pub ca_file: PathBuf,
@@ -130,12 +134,51 @@ pub async fn get_with(
     headers: &[(&str, &str)],
     config: Arc<rustls::ClientConfig>,
 ) -> TlsAnswer {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    get_from(Ipv4Addr::LOCALHOST, addr, path, headers, config).await
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (any of 127.0.0.0/8).
+pub async fn connect_from(from: Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(IpAddr::V4(from), 0)).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// A TLS connection to `addr` (name `localhost`) from `from`.
+pub async fn connect(
+    from: Ipv4Addr,
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> tls::ClientTlsStream<TcpStream> {
+    let tcp = connect_from(from, addr).await;
     let name = tls::ServerName::try_from("localhost").unwrap();
-    let stream = tls::TlsConnector::from(config)
+    tls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
-        .expect("TLS handshake");
+        .expect("TLS handshake")
+}
+
+/// Sends `request` as is over a new TLS connection; returns what came back until the
+/// server closed the connection (at most 5 s).
+pub async fn raw(addr: SocketAddr, request: &[u8], config: Arc<rustls::ClientConfig>) -> String {
+    let mut stream = connect(Ipv4Addr::LOCALHOST, addr, config).await;
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let read = stream.read_to_end(&mut out);
+    // A close without TLS close_notify is an error here; what came before it counts.
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`get_with`] from the loopback address `from`.
+pub async fn get_from(
+    from: Ipv4Addr,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    config: Arc<rustls::ClientConfig>,
+) -> TlsAnswer {
+    let stream = connect(from, addr, config).await;
     let (_, conn) = stream.get_ref();
     let alpn = conn.alpn_protocol().map(|p| p.to_vec());
     let tls_version = conn.protocol_version().map(|v| format!("{v:?}"));

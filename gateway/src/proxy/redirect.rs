@@ -3,13 +3,22 @@
 //!
 //! Contract: a request with a valid `Host` gets `308 Permanent Redirect` (the method and
 //! body are kept by clients) to `https://{host}{:port}{target}`, the port being the TLS
-//! listener's unless it is 443; anything else is 400. No cookie or identity is read.
+//! listener's unless it is 443; anything else is 400, also a request pingora's parser
+//! refuses (user info in `Host`, two `Host` lines), which pingora's own HTTP app would
+//! close unanswered. No cookie or identity is read.
 
 use super::strict;
 use async_trait::async_trait;
-use http::Response;
-use pingora::apps::http_app::ServeHttp;
+use bytes::Bytes;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
+use pingora::ErrorType;
+use std::sync::Arc;
+
+/// How long a redirected client may keep its connection for another request.
+const KEEPALIVE_SECONDS: u64 = 60;
 
 pub struct Redirect {
     /// The TLS listener's port.
@@ -33,9 +42,27 @@ impl Redirect {
 }
 
 #[async_trait]
-impl ServeHttp for Redirect {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let req = session.req_header();
+impl HttpServerApp for Redirect {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut http: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        match http.read_request().await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) if *e.etype() == ErrorType::InvalidHTTPHeader => {
+                let _ = http.write_error_response(answer(400)?, Bytes::new()).await;
+                return None;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "redirect listener: request not read");
+                return None;
+            }
+        }
+        let keepalive = (!*shutdown.borrow()).then_some(KEEPALIVE_SECONDS);
+        http.set_keepalive(keepalive);
+        let req = http.req_header();
         let host = req
             .headers
             .get(http::header::HOST)
@@ -43,13 +70,26 @@ impl ServeHttp for Redirect {
             .or_else(|| req.uri.authority().map(|a| a.as_str()));
         let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
         let location = host.and_then(|h| self.location(h, target));
-        let builder = Response::builder().header("content-length", 0);
-        let answer = match location {
-            Some(location) => builder.status(308).header("location", location),
-            None => builder.status(400),
+        let header = match location {
+            Some(location) => {
+                let mut header = answer(308)?;
+                header.insert_header("location", location).ok()?;
+                header
+            }
+            None => answer(400)?,
         };
-        answer.body(Vec::new()).unwrap_or_default()
+        http.write_response_header(Box::new(header)).await.ok()?;
+        let settings = HttpPersistentSettings::for_session(&http);
+        let reusable = http.finish().await.ok()??;
+        Some(ReusedHttpStream::from_reusable_stream(reusable, settings))
     }
+}
+
+/// An empty answer with `status`.
+fn answer(status: u16) -> Option<ResponseHeader> {
+    let mut header = ResponseHeader::build(status, Some(2)).ok()?;
+    header.insert_header("content-length", "0").ok()?;
+    Some(header)
 }
 
 #[cfg(test)]

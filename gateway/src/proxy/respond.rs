@@ -26,6 +26,11 @@ impl EdgeHeaders {
         EdgeHeaders { hsts }
     }
 
+    /// The `Strict-Transport-Security` value, when answers carry one.
+    pub fn hsts(&self) -> Option<&str> {
+        self.hsts.as_deref()
+    }
+
     pub fn apply(&self, header: &mut ResponseHeader) -> Result<()> {
         if let Some(hsts) = &self.hsts {
             header.insert_header("strict-transport-security", hsts.as_str())?;

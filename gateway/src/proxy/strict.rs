@@ -2,7 +2,10 @@
 //!
 //! Contract: [`check`] runs before anything else looks at a request and refuses (400)
 //! an HTTP/1.1 request without `Host`, any request with more than one `Host` or an
-//! invalid one, and an absolute-form target that is not `http(s)://authority/…`.
+//! invalid one, an absolute-form target that is not `http(s)://authority/…`, and a
+//! `Connection` header that pingora would refuse on the way to a module (a header the
+//! gateway sets named hop-by-hop, an option that is not a token, too many options),
+//! each with a message that says what is wrong.
 //! [`origin_form`] turns the target a module receives into origin-form (`/path?query`):
 //! the form the identity signature covers, whatever form the client used.
 
@@ -26,6 +29,7 @@ pub fn check(req: &RequestHeader) -> Result<(), Malformed> {
     if !valid_target(req) {
         return Err(Malformed("请求目标无效"));
     }
+    check_connection(req)?;
     match host {
         Some(value) => {
             let ok = value.to_str().is_ok_and(valid_host);
@@ -38,6 +42,43 @@ pub fn check(req: &RequestHeader) -> Result<(), Malformed> {
         None => {}
     }
     Ok(())
+}
+
+/// The most `Connection` options pingora forwards (it refuses a tenth).
+const MAX_CONNECTION_OPTIONS: usize = 9;
+
+/// The `Connection` options (RFC 9110 §7.6.1) pingora's proxy refuses, before it
+/// removes the headers they name: the gateway refuses them first, saying why.
+fn check_connection(req: &RequestHeader) -> Result<(), Malformed> {
+    let options = req
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|option| !option.is_empty());
+    for (n, option) in options.enumerate() {
+        if n == MAX_CONNECTION_OPTIONS {
+            return Err(Malformed("Connection 头列出的选项过多（至多 9 个）"));
+        }
+        if !option.iter().all(|b| is_tchar(*b)) {
+            return Err(Malformed("Connection 头含无效的选项（须为头名称）"));
+        }
+        let protected = match option.to_ascii_lowercase().as_slice() {
+            b"host" => "Connection 头不得列出 Host 头",
+            b"x-forwarded-for" => "Connection 头不得列出 X-Forwarded-For 头（由网关设置）",
+            b"x-forwarded-host" => "Connection 头不得列出 X-Forwarded-Host 头",
+            b"x-forwarded-proto" => "Connection 头不得列出 X-Forwarded-Proto 头（由网关设置）",
+            _ => continue,
+        };
+        return Err(Malformed(protected));
+    }
+    Ok(())
+}
+
+/// A byte of an HTTP `token` (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Origin-form, or absolute-form `http(s)://host[:port]/…`. pingora keeps an
@@ -123,6 +164,32 @@ mod tests {
         bad("/x", v11, &["gw example"]);
         bad("/x", v11, &["gw.example/x"]);
         bad("ftp://gw.example/x", v11, &["gw.example"]);
+    }
+
+    #[test]
+    fn connection_may_not_name_what_the_gateway_sets() {
+        let with = |value: &str| {
+            let mut r = req("/x", Version::HTTP_11, &["gw"]);
+            r.append_header("connection", value).unwrap();
+            check(&r)
+        };
+        assert_eq!(with("keep-alive"), Ok(()));
+        assert_eq!(with("close, X-Custom-Hop"), Ok(()));
+        assert_eq!(with("a,b,c,d,e,f,g,h,i"), Ok(()));
+        let refused = |value: &str, says: &str| {
+            let Err(Malformed(message)) = with(value) else {
+                panic!("{value} accepted");
+            };
+            assert!(message.contains(says), "{value}: {message}");
+        };
+        refused("X-Forwarded-For", "X-Forwarded-For");
+        refused("keep-alive, x-forwarded-for", "X-Forwarded-For");
+        refused("X-FORWARDED-PROTO", "X-Forwarded-Proto");
+        refused("x-forwarded-host", "X-Forwarded-Host");
+        refused("Host", "Host");
+        refused("\"X-Forwarded-For\"", "无效");
+        refused(":authority", "无效");
+        refused("a,b,c,d,e,f,g,h,i,j", "过多");
     }
 
     #[test]

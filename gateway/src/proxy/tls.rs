@@ -1,4 +1,4 @@
-//! TLS on the public listener: rustls through pingora's listener, the certificate
+//! TLS on the public listener: rustls through pingora's acceptor, the certificate
 //! replaced without a restart.
 //!
 //! Contract: [`Certificates::load`] reads a PEM chain and its key and refuses a pair
@@ -6,11 +6,11 @@
 //! handshake, so a swap takes effect for the next connection; connections already open
 //! keep theirs. [`spawn_reloader`] swaps when either file's length or mtime changes
 //! (polled each interval) or on SIGHUP; a pair that fails to load is logged and the
-//! one in force stays. [`settings`] gives the listener TLS 1.2 and 1.3 only (rustls has
-//! nothing older) and ALPN `h2`, `http/1.1`.
+//! one in force stays. [`acceptor`] gives the listener TLS 1.2 and 1.3 only (rustls has
+//! nothing older) and ALPN `h2`, `http/1.1`; proxy/connection.rs runs its handshake.
 
 use arc_swap::ArcSwap;
-use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::tls::{Acceptor, TlsSettings};
 use pingora::tls::sign::CertifiedKey;
 use pingora::tls::{ClientHello, CryptoProvider, ResolvesServerCert};
 use std::path::{Path, PathBuf};
@@ -78,8 +78,14 @@ fn read_pair(cert_file: &Path, key_file: &Path) -> Result<CertifiedKey, String> 
         .map_err(|e| format!("{cert} / {key}: {e} (does the key belong to the certificate?)"))
 }
 
+/// The listener's TLS acceptor around `certificates` (its handshake is run by
+/// proxy/connection.rs).
+pub fn acceptor(certificates: Arc<Certificates>) -> Result<Acceptor, String> {
+    Ok(settings(certificates)?.build())
+}
+
 /// The listener's TLS settings around `certificates`.
-pub fn settings(certificates: Arc<Certificates>) -> Result<TlsSettings, String> {
+fn settings(certificates: Arc<Certificates>) -> Result<TlsSettings, String> {
     let mut settings = TlsSettings::intermediate(
         &certificates.cert_file.to_string_lossy(),
         &certificates.key_file.to_string_lossy(),
