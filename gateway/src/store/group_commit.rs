@@ -186,7 +186,7 @@ mod tests {
         }
         let n = flushes.load(Ordering::SeqCst);
         assert!(
-            n >= 1 && n < 200,
+            (1..200).contains(&n),
             "200 writers were grouped into {n} flushes"
         );
     }
