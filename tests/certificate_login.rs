@@ -1,7 +1,9 @@
-//! Certificate login (CA登录 / 税控设备登录, issue 13) through the real gateway: SM2 and
-//! ECDSA certificates made by the test's own CAs, the whole login to a session and a
-//! proxied request, every refusal with its code, the CRL reloaded while serving, brute
-//! force counted like passwords, and the login kind in Cedar's context.
+//! Certificate login (CA登录 / 税控设备登录, issues 13 and 18) through the real gateway:
+//! SM2 and ECDSA certificates made by the test's own CAs, the whole login to a session and
+//! a proxied request, every refusal with its code, the CRL reloaded while serving, a
+//! solved captcha per challenge, refusals counted against the address and never against
+//! the enterprise (a public certificate locks no one out), and the login kind in Cedar's
+//! context.
 
 use crate::harness::fx::*;
 use crate::harness::gateway::run_cli;
@@ -117,13 +119,19 @@ async fn start(pki: &Pki, more_yaml: &str, own_policies: bool) -> Gateway {
     .await
 }
 
+/// `POST /login/ca/challenge` paid with a fresh captcha, correctly answered.
+async fn challenge_resp(b: &Browser) -> Resp {
+    let (captcha_id, answer) = b.captcha().await;
+    b.post(
+        "/api/v1/login/ca/challenge",
+        &json!({"captcha_id": captcha_id, "captcha_answer": answer}),
+    )
+    .await
+}
+
 /// A fresh challenge: (challenge_id, text).
 async fn challenge(b: &Browser) -> (String, String) {
-    let v = b
-        .post("/api/v1/login/ca/challenge", &json!({}))
-        .await
-        .expect(200)
-        .json();
+    let v = challenge_resp(b).await.expect(200).json();
     assert!(v["expires_in"].as_i64().unwrap() > 0);
     (
         v["challenge_id"].as_str().unwrap().to_string(),
@@ -455,34 +463,248 @@ async fn a_crl_written_while_serving_revokes_within_seconds() {
     assert!(metrics.contains(&line), "{metrics}");
 }
 
+/// One request to the gateway from the loopback address `ip` (127.0.0.x): another
+/// client address than the [`Browser`]'s 127.0.0.1. Answers (status, JSON body).
+async fn from_address(
+    gw: &Gateway,
+    ip: [u8; 4],
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    use http_body_util::BodyExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((ip, 0))).unwrap();
+    let stream = socket.connect(gw.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", gw.addr.to_string())
+        .header("user-agent", "taxgate-test/other-address")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.map(Value::to_string).unwrap_or_default(),
+        )))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Stage 1 by password of `account` from the address `ip`, with a captcha fetched there.
+async fn password_login_from(
+    gw: &Gateway,
+    ip: [u8; 4],
+    account: &str,
+    password: &str,
+) -> (u16, Value) {
+    let (status, c) = from_address(gw, ip, "GET", "/api/v1/captcha", None).await;
+    assert_eq!(status, 200, "{c}");
+    let id = c["captcha_id"].as_str().unwrap();
+    let answer = crate::harness::outbox::captcha_answer(&gw.outbox, id);
+    let body = json!({"account": account, "password": password, "captcha_id": id, "captcha_answer": answer});
+    from_address(gw, ip, "POST", "/api/v1/login/enterprise", Some(&body)).await
+}
+
+/// Issue 18: the certificate is public, so bad signatures with it must not lock the
+/// enterprise (its password login least of all); they count against the sender's address
+/// only. The per-address limit is raised so that the 20 attempts are not rate-limited.
 #[tokio::test]
-async fn bad_signatures_lock_the_enterprise_like_wrong_passwords() {
+async fn bad_signatures_with_a_public_certificate_lock_no_one_out() {
     let pki = Pki::new();
-    let gw = start(&pki, "limits: {lockout_threshold: 3}\n", false).await;
+    let mut gw = start(&pki, "limits: {ip_requests_per_minute: 1000}\n", false).await;
     let b = Browser::new(&gw);
     let (key, cert) = pki.enterprise(A_USCC, 40, false);
     let stranger = DevKey::generate(Algorithm::Sm2).unwrap();
-    for _ in 0..2 {
-        ca_login(&b, &cert, &stranger)
-            .await
-            .expect_error(401, "SIGNATURE_INVALID");
+    for i in 0..20 {
+        let r = ca_login(&b, &cert, &stranger).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "SIGNATURE_INVALID".to_string()),
+            "attempt {}",
+            i + 1
+        );
     }
-    let r = ca_login(&b, &cert, &stranger)
-        .await
-        .expect_error(429, "LOCKED");
-    assert!(r.headers.contains_key("retry-after"));
-    // Locked for every entry: the right key, and the enterprise password; more bad
-    // signatures meanwhile are answered LOCKED too.
-    ca_login(&b, &cert, &key).await.expect_error(429, "LOCKED");
-    ca_login(&b, &cert, &stranger)
+
+    // The enterprise's password login, from another address, and its certificate login,
+    // from the attacker's address: both still succeed.
+    let (status, s1) = password_login_from(&gw, [127, 0, 0, 2], A_USCC, A_PASSWORD).await;
+    assert_eq!(status, 200, "{s1}");
+    assert_eq!(s1["login"], "password");
+    assert!(s1["login_ticket"].as_str().is_some(), "{s1}");
+    let s1 = ca_login(&b, &cert, &key).await.expect(200).json();
+    assert_eq!(s1["enterprise"]["uscc"], A_USCC);
+
+    // The audit still has each refusal, naming the enterprise; none says locked.
+    let _ = gw.terminate();
+    let (ok, out, err) = run_cli(&["audit", "export", "--config", gw.config.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let events: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["action"] == "login.certificate")
+        .collect();
+    let bad: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["outcome"] == "bad_signature")
+        .collect();
+    assert_eq!(bad.len(), 20, "{out}");
+    assert!(bad.iter().all(|e| e["enterprise"] == A_USCC), "{out}");
+    assert!(!events.iter().any(|e| e["outcome"] == "locked"), "{out}");
+}
+
+/// The password lockout guards the password: a locked password entry does not refuse a
+/// valid certificate signature, and a certificate login does not unlock the password.
+#[tokio::test]
+async fn a_locked_password_does_not_refuse_a_valid_certificate() {
+    let pki = Pki::new();
+    let gw = start(
+        &pki,
+        "limits: {ip_requests_per_minute: 1000, lockout_threshold: 3}\n",
+        false,
+    )
+    .await;
+    let b = Browser::new(&gw);
+    for _ in 0..2 {
+        b.stage1(A_USCC, "Wrong-Password-1")
+            .await
+            .expect_error(401, "BAD_CREDENTIALS");
+    }
+    b.stage1(A_USCC, "Wrong-Password-1")
         .await
         .expect_error(429, "LOCKED");
     b.stage1(A_USCC, A_PASSWORD)
         .await
         .expect_error(429, "LOCKED");
-    // Another enterprise is not affected.
-    let (kb, cb) = pki.enterprise(B_USCC, 41, true);
-    ca_login(&b, &cb, &kb).await.expect(200);
+
+    let (key, cert) = pki.enterprise(A_USCC, 42, false);
+    let s1 = ca_login(&b, &cert, &key).await.expect(200).json();
+    assert_eq!(s1["login"], "ca");
+    let mut b = b;
+    b.stage2_by_sms(&s1, ZHAO_PHONE).await;
+    b.get("/api/v1/session").await.expect(200);
+
+    b.stage1(A_USCC, A_PASSWORD)
+        .await
+        .expect_error(429, "LOCKED");
+}
+
+/// Every challenge costs a solved captcha, checked as at the password login: missing or
+/// blank fields are refused naming the field (nothing spent), a wrong answer is
+/// CAPTCHA_INVALID and spends the captcha; no refusal issues a challenge.
+#[tokio::test]
+async fn a_challenge_costs_a_solved_captcha() {
+    let pki = Pki::new();
+    let gw = start(&pki, "limits: {ip_requests_per_minute: 1000}\n", false).await;
+    let b = Browser::new(&gw);
+    let url = "/api/v1/login/ca/challenge";
+    let refused = |r: Resp, status: u16, code: &str| {
+        let r = r.expect_error(status, code);
+        let v = r.json();
+        assert!(
+            v.get("challenge_id").is_none() && v.get("challenge").is_none(),
+            "{v}"
+        );
+        v["error"]["field"].as_str().map(str::to_string)
+    };
+
+    // Missing or blank: 400 INVALID_INPUT with the field; the captcha is not spent.
+    let (id, answer) = b.captcha().await;
+    for (body, field) in [
+        (json!({}), "captcha_id"),
+        (json!({"captcha_answer": answer}), "captcha_id"),
+        (
+            json!({"captcha_id": "", "captcha_answer": answer}),
+            "captcha_id",
+        ),
+        (json!({"captcha_id": id}), "captcha_answer"),
+        (
+            json!({"captcha_id": id, "captcha_answer": ""}),
+            "captcha_answer",
+        ),
+        (
+            json!({"captcha_id": id, "captcha_answer": " \u{3000}"}),
+            "captcha_answer",
+        ),
+    ] {
+        let field_seen = refused(b.post(url, &body).await, 400, "INVALID_INPUT");
+        assert_eq!(field_seen.as_deref(), Some(field), "{body}");
+    }
+    // No body at all (as before issue 18): told what is missing.
+    let r = b.send("POST", url, &[], None).await;
+    assert_eq!(
+        refused(r, 400, "INVALID_INPUT").as_deref(),
+        Some("captcha_id")
+    );
+    for bad in [
+        json!({"captcha_id": id, "captcha_answer": answer, "extra": 1}),
+        json!({"captcha_id": 7, "captcha_answer": answer}),
+        json!({"captcha_id": id, "captcha_answer": "a\u{1}"}),
+    ] {
+        refused(b.post(url, &bad).await, 400, "INVALID_INPUT");
+    }
+    // The captcha survived all that: it pays for a challenge, once.
+    let good = json!({"captcha_id": id, "captcha_answer": answer});
+    let c = b.post(url, &good).await.expect(200).json();
+    assert!(c["challenge"]
+        .as_str()
+        .unwrap()
+        .starts_with("taxgate-ca-login:"));
+    let field = refused(b.post(url, &good).await, 400, "CAPTCHA_INVALID");
+    assert_eq!(field.as_deref(), Some("captcha_answer"));
+    // Nor does a captcha spent on a challenge serve a password login.
+    let r = b
+        .post(
+            "/api/v1/login/enterprise",
+            &json!({"account": A_USCC, "password": A_PASSWORD, "captcha_id": id, "captcha_answer": answer}),
+        )
+        .await;
+    r.expect_error(400, "CAPTCHA_INVALID");
+
+    // A wrong answer: CAPTCHA_INVALID, and the captcha is spent (the right answer after it
+    // is refused too); an unknown captcha likewise.
+    let (id, answer) = b.captcha().await;
+    let wrong = format!("{answer}x");
+    refused(
+        b.post(url, &json!({"captcha_id": id, "captcha_answer": wrong}))
+            .await,
+        400,
+        "CAPTCHA_INVALID",
+    );
+    refused(
+        b.post(url, &json!({"captcha_id": id, "captcha_answer": answer}))
+            .await,
+        400,
+        "CAPTCHA_INVALID",
+    );
+    refused(
+        b.post(
+            url,
+            &json!({"captcha_id": "no-such-captcha", "captcha_answer": "abcd"}),
+        )
+        .await,
+        400,
+        "CAPTCHA_INVALID",
+    );
+
+    // The one challenge issued above still works; the refusals issued none besides it.
+    let (key, cert) = pki.enterprise(A_USCC, 45, false);
+    let text = c["challenge"].as_str().unwrap();
+    b.post(
+        "/api/v1/login/ca",
+        &json!({"challenge_id": c["challenge_id"], "certificate": pem(&cert), "signature": b64(&key.sign(text.as_bytes()))}),
+    )
+    .await
+    .expect(200);
 }
 
 #[tokio::test]
@@ -492,11 +714,25 @@ async fn refusals_count_against_the_address() {
     let b = Browser::new(&gw);
     let stranger = DevKey::generate(Algorithm::Sm2).unwrap();
     let (_, cert) = pki.enterprise(UNKNOWN_USCC, 50, false);
-    // Failures count double against the per-minute limit: refused after about 6 of them
-    // (more if a minute boundary passes meanwhile, hence up to 30 tries).
+    // Each attempt: a captcha and a challenge (two requests of the captcha class) and a
+    // refused login (a failure, which counts double against the per-minute limit):
+    // refused after about 6 attempts (more if a minute boundary passes meanwhile, hence up
+    // to 30 steps).
     let mut codes = Vec::new();
     while codes.len() < 30 && codes.last().map(String::as_str) != Some("RATE_LIMITED") {
-        let r = b.post("/api/v1/login/ca/challenge", &json!({})).await;
+        let r = b.get("/api/v1/captcha").await;
+        if r.status != 200 {
+            codes.push(r.code());
+            continue;
+        }
+        let captcha_id = r.json()["captcha_id"].as_str().unwrap().to_string();
+        let answer = crate::harness::outbox::captcha_answer(&b.outbox, &captcha_id);
+        let r = b
+            .post(
+                "/api/v1/login/ca/challenge",
+                &json!({"captcha_id": captcha_id, "captcha_answer": answer}),
+            )
+            .await;
         if r.status != 200 {
             codes.push(r.code());
             continue;
@@ -604,9 +840,20 @@ async fn the_login_kind_reaches_cedar() {
 async fn certificate_login_is_off_without_ca_roots_and_broken_roots_do_not_start() {
     let gw = Gateway::start().await;
     let b = Browser::new(&gw);
-    b.post("/api/v1/login/ca/challenge", &json!({}))
-        .await
-        .expect_error(404, "NOT_FOUND");
+    let (id, answer) = b.captcha().await;
+    b.post(
+        "/api/v1/login/ca/challenge",
+        &json!({"captcha_id": id, "captcha_answer": answer}),
+    )
+    .await
+    .expect_error(404, "NOT_FOUND");
+    // Not spent on a login that is off: it still serves the password login.
+    b.post(
+        "/api/v1/login/enterprise",
+        &json!({"account": A_USCC, "password": A_PASSWORD, "captcha_id": id, "captcha_answer": answer}),
+    )
+    .await
+    .expect(200);
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root.pem");

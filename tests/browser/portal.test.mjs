@@ -50,16 +50,22 @@ async function menuModules(page) {
 // login the portal fetches a new one, so wait for an id not answered yet.
 const answered = new WeakMap();
 
-async function fillCaptcha(page, g) {
-  const img = page.locator('img.captcha-img[data-captcha-id]');
+// The visible form's captcha (the login page has one per tab, one tab shown). `answer`
+// maps the right answer to the one typed (a wrong one, say).
+async function fillCaptcha(page, g, answer = (a) => a) {
+  const form = page.locator('form:visible');
+  const img = form.locator('img.captcha-img[data-captcha-id]');
   await img.waitFor();
-  let id = await img.getAttribute('data-captcha-id');
-  for (let i = 0; id === answered.get(page) && i < 100; i++) {
+  // A new captcha, none on its way (its arrival would clear the answer typed).
+  const current = async () => ((await img.getAttribute('data-loading')) === null ? img.getAttribute('data-captcha-id') : null);
+  let id = await current();
+  for (let i = 0; (id === null || id === answered.get(page)) && i < 100; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    id = await img.getAttribute('data-captcha-id');
+    id = await current();
   }
+  if (id === null || id === answered.get(page)) fail('no new captcha after the last one was used');
   answered.set(page, id);
-  await page.getByLabel('验证码', { exact: true }).fill(await g.captchaAnswer(id));
+  await form.getByLabel('验证码', { exact: true }).fill(answer(await g.captchaAnswer(id)));
 }
 
 async function enterpriseLogin(page, g, password = DIANCHI.password) {
@@ -126,8 +132,10 @@ async function grantPage(page, masked) {
   await heading(page, '授权');
 }
 
-// 证书登录: the challenge shown, signed by `taxgate dev sign` with the PKI's key.
-async function certChallenge(page) {
+// 证书登录: the challenge (paid with the captcha) shown, signed by `taxgate dev sign`
+// with the PKI's key.
+async function certChallenge(page, g) {
+  await fillCaptcha(page, g);
   await page.getByRole('button', { name: /获取登录挑战$/ }).click();
   const challenge = await waitText(page.locator('.challenge-text'), /^taxgate-ca-login:\S+$/, 'the challenge');
   await waitText(page.locator('.sign-cmd'), /^taxgate dev sign --key /, 'the signer command');
@@ -396,7 +404,14 @@ test('ca-login', async ({ g, open, docs }) => {
   await page.getByRole('button', { name: '登录', exact: true }).click();
   await waitText(page.locator('.err[data-for=certificate]'), /请输入证书/, 'the empty certificate');
   await waitText(page.locator('.err[data-for=signature]'), /请输入签名/, 'the empty signature');
-  const challenge = await certChallenge(page);
+  // A challenge costs a solved captcha: none typed, then a wrong one (spent: a new image).
+  await page.getByRole('button', { name: '获取登录挑战' }).click();
+  await waitText(page.locator('form:visible .err[data-for=captcha_answer]'), /^请输入图形验证码$/, 'the empty captcha');
+  await fillCaptcha(page, g, (a) => `${a}x`);
+  await page.getByRole('button', { name: '获取登录挑战' }).click();
+  await waitText(page.locator('form:visible .err[data-for=captcha_answer]'), /验证码错误或已失效/, 'the CAPTCHA_INVALID message');
+  if (await page.locator('.challenge-text').count()) fail('a challenge shown for a wrong captcha');
+  const challenge = await certChallenge(page, g);
   // The CA certificate as a DER .cer file: the page sends it as base64.
   const pem = await readFile(join(g.pki, 'certs', `${DIANCHI.account}.pem`), 'utf8');
   const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
@@ -419,7 +434,7 @@ test('ca-login-bad-signature', async ({ g, open }) => {
   const { page } = await open('zhangsan');
   await openCertTab(page, g);
   // The 税控设备 certificate pasted as PEM; the signature is of another text.
-  const challenge = await certChallenge(page);
+  const challenge = await certChallenge(page, g);
   const key = `${DIANCHI.account}-device.key`;
   await page.getByLabel('证书', { exact: true }).fill(await readFile(join(g.pki, 'certs', `${DIANCHI.account}-device.pem`), 'utf8'));
   await page.getByLabel('签名', { exact: true }).fill(await certSign(g, key, `${challenge}-not-it`));
@@ -432,7 +447,7 @@ test('ca-login-bad-signature', async ({ g, open }) => {
   if (await page.locator('.challenge-text').count()) fail('the spent challenge still shown');
   await waitText(page.getByRole('status').filter({ hasText: '登录挑战' }), /只能使用一次，请重新获取/, 'the spent-challenge note');
   // A fresh challenge, signed right: 税控设备登录.
-  const again = await certChallenge(page);
+  const again = await certChallenge(page, g);
   if (again === challenge) fail('the same challenge twice');
   if ((await page.getByLabel('签名', { exact: true }).inputValue()) !== '') fail('the old signature kept with a new challenge');
   await page.getByLabel('签名', { exact: true }).fill(await certSign(g, key, again));

@@ -1,13 +1,17 @@
 //! Handlers of certificate login, stage 1 (API.md "CA登录"): `POST /login/ca/challenge`
 //! and `POST /login/ca`. Stage 2 is the password login's (`/login/officer`).
 //!
+//! The challenge request pays with a solved captcha, `{captcha_id, captcha_answer}`; a
+//! missing or blank one is `400 INVALID_INPUT` naming the field, before anything is looked
+//! at or spent (an empty body is read as `{}`, so an old client is told what is missing).
+//!
 //! Wire formats: a certificate (and each of `chain`) is PEM (`-----BEGIN CERTIFICATE-----`)
 //! or the base64 of its DER; the signature is base64 (for SM2 and ECDSA the DER
 //! `SEQUENCE { r, s }` or raw r‖s; for RSA PKCS#1 v1.5) over the UTF-8 bytes of the
 //! challenge text.
 
 use super::login::{client, count_login, stage1_answer};
-use super::wire::{ApiRequest, ApiResponse};
+use super::wire::{ApiRequest, ApiResponse, Text};
 use crate::app::App;
 use crate::auth::certificate_login::CertificateProof;
 use crate::auth::throttle::RateClass;
@@ -20,10 +24,34 @@ const MAX_CERTIFICATE_CHARS: usize = 8192;
 /// Intermediates a client may send.
 const MAX_CHAIN: usize = 4;
 
+/// The body of `POST /login/ca/challenge`. Both fields are optional to serde only so that
+/// a missing one is refused with its `field`, like a blank one ([`required`]).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ChallengeRequest {
+    #[serde(default)]
+    captcha_id: Option<Text<64>>,
+    #[serde(default)]
+    captcha_answer: Option<Text<16>>,
+}
+
 pub async fn challenge(app: &App, req: &ApiRequest, now: i64) -> Result<ApiResponse, Error> {
     app.check_rate(RateClass::Captcha, &req.client_ip, now)
         .await?;
-    let c = app.issue_ca_challenge(&client(app, req), now).await?;
+    let body: ChallengeRequest = if req.body.trim_ascii().is_empty() {
+        ChallengeRequest::default()
+    } else {
+        req.json()?
+    };
+    let captcha_id = required("captcha_id", body.captcha_id.as_ref(), "请先获取图形验证码")?;
+    let captcha_answer = required(
+        "captcha_answer",
+        body.captcha_answer.as_ref(),
+        "请输入图形验证码",
+    )?;
+    let c = app
+        .issue_ca_challenge(captcha_id, captcha_answer, &client(app, req), now)
+        .await?;
     let mut answer = serde_json::json!({
         "challenge_id": c.id,
         "challenge": c.text,
@@ -35,6 +63,23 @@ pub async fn challenge(app: &App, req: &ApiRequest, now: i64) -> Result<ApiRespo
         answer["dev_sign"] = serde_json::Value::Bool(true);
     }
     Ok(ApiResponse::ok(&answer))
+}
+
+/// The text of a required field: `INVALID_INPUT` naming it when it is missing (in serde's
+/// words, as for every other body) or blank (`blank` says what to do).
+fn required<'a, const MAX: usize>(
+    field: &str,
+    value: Option<&'a Text<MAX>>,
+    blank: &str,
+) -> Result<&'a str, Error> {
+    match value {
+        None => Err(Error::invalid(
+            field,
+            format!("请求参数有误：missing field `{field}`"),
+        )),
+        Some(t) if t.as_str().trim().is_empty() => Err(Error::invalid(field, blank)),
+        Some(t) => Ok(t.as_str()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -163,6 +208,7 @@ mod tests {
             root_file,
             crl_file: None,
         }];
+        let body = serde_json::json!({"captcha_id": "c1", "captcha_answer": "AbCd"});
         let req = ApiRequest {
             method: http::Method::POST,
             path: "/login/ca/challenge".into(),
@@ -171,12 +217,21 @@ mod tests {
             csrf_token: None,
             client_ip: "127.0.0.1".into(),
             user_agent: String::new(),
-            body: bytes::Bytes::new(),
+            body: bytes::Bytes::from(body.to_string()),
         };
         for (mode, offered) in [(Mode::Development, true), (Mode::Production, false)] {
             config.mode = mode;
             let app = App::open(config.clone()).unwrap();
-            let r = challenge(&app, &req, crate::clock::now()).await.unwrap();
+            let now = crate::clock::now();
+            let solved = crate::store::records::Captcha {
+                answer_hash: app.keyed.hash("captcha", "abcd"),
+                expires_at: now + 60,
+            };
+            app.store
+                .put(crate::store::Tree::Captchas, "c1", &solved)
+                .await
+                .unwrap();
+            let r = challenge(&app, &req, now).await.unwrap();
             let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
             assert!(v["challenge"]
                 .as_str()

@@ -1,21 +1,27 @@
 //! Stage 1 of the enterprise login by certificate (seed §1.1: CA登录, 税控设备登录).
 //!
-//! [`App::issue_ca_challenge`]: a random text to sign, single-use, bound to the client,
-//! alive `limits.ca_challenge_seconds` (120); only its id's keyed hash is stored (a flow
-//! ticket, so the janitor sweeps the expired ones).
+//! [`App::issue_ca_challenge`]: costs a solved image captcha, checked and spent exactly
+//! as at the password login ([`App::check_captcha`]: `CAPTCHA_INVALID`, spent whatever
+//! the outcome, a wrong answer counted against the address), so every certificate attempt
+//! costs an attacker what a password attempt costs. Then a random text to sign,
+//! single-use, bound to the client, alive `limits.ca_challenge_seconds` (120); only its
+//! id's keyed hash is stored (a flow ticket, so the janitor sweeps the expired ones).
 //!
 //! [`App::login_certificate`]: the challenge is taken out of the store first (atomically:
 //! a second use, however concurrent, finds nothing), then the certificate is verified
 //! against the trust anchors off the async runtime (chain, validity, key usage, CRL, the
 //! signature over the challenge; `auth/trust.rs`), then the enterprise named in it must
-//! exist and not be locked. The answer is a login ticket exactly like the password
-//! login's, remembering the login kind of the CA (`ca` or `device`) for the session and
-//! for Cedar. Every refusal has its own code and is counted against the client's
-//! address like a wrong password; a bad signature by a trusted certificate also counts
-//! against the enterprise's lockout, as a wrong enterprise password does.
+//! exist. The answer is a login ticket exactly like the password login's, remembering the
+//! login kind of the CA (`ca` or `device`) for the session and for Cedar. Every refusal
+//! has its own code and is counted against the client's address like a wrong password.
+//!
+//! The enterprise's password lockout is neither read nor written here: it exists against
+//! password guessing. A certificate is public and a signature cannot be guessed, so
+//! counting bad signatures against the enterprise would only let anyone lock anyone out;
+//! and a valid signature proves the enterprise's key, which guessing its password does
+//! not touch, so a locked password entry does not refuse it (nor does it unlock it).
 
 use super::login::{Client, Stage1};
-use super::throttle::Account;
 use crate::app::App;
 use crate::audit::Event;
 use crate::crypto::certificate::CertError;
@@ -55,8 +61,18 @@ impl App {
         Ok(())
     }
 
-    pub async fn issue_ca_challenge(&self, client: &Client, now: i64) -> Result<Challenge, Error> {
+    /// A challenge for `client`, paid with the captcha `captcha_id` answered `captcha_answer`
+    /// (spent whatever the outcome; nothing is issued unless it was right).
+    pub async fn issue_ca_challenge(
+        &self,
+        captcha_id: &str,
+        captcha_answer: &str,
+        client: &Client,
+        now: i64,
+    ) -> Result<Challenge, Error> {
         self.certificate_login_enabled()?;
+        self.check_captcha(captcha_id, captcha_answer, &client.ip, now)
+            .await?;
         let lifetime = self.config.limits.ca_challenge.as_secs() as i64;
         let id = crate::crypto::secrets::token();
         let text = format!("{CHALLENGE_PREFIX}{}", crate::crypto::secrets::token());
@@ -120,7 +136,8 @@ impl App {
         let accepted = match checked {
             (Ok(accepted), _) => accepted,
             (Err(CertError::BadSignature), leaf) => {
-                let (answer, enterprise) = self.bad_signature(&leaf, now).await?;
+                let enterprise = self.enterprise_named_by(&leaf).await?;
+                let answer = Error::new(Code::SignatureInvalid);
                 return refuse(answer, enterprise.as_deref(), None).await;
             }
             (Err(e), leaf) => {
@@ -156,14 +173,6 @@ impl App {
             ));
             return refuse(unknown, None, Some(detail)).await;
         };
-        if let Err(locked) = self
-            .check_lock(Account::Enterprise(&enterprise.key), now)
-            .await
-        {
-            return refuse(locked, Some(&enterprise.key), Some(detail)).await;
-        }
-        self.clear_failures(Account::Enterprise(&enterprise.key))
-            .await?;
         let event = Event::new("login.certificate", "ok")
             .client(&client.ip)
             .enterprise(&enterprise.key)
@@ -172,27 +181,14 @@ impl App {
             .await
     }
 
-    /// The answer to a bad signature by a trusted certificate, and the enterprise it names
-    /// if known. Whoever sent it lacks the certificate's key, or guesses: that counts
-    /// against the enterprise's lockout like a wrong enterprise password (a locked
-    /// enterprise stays locked without counting, as at the password login).
-    async fn bad_signature(&self, leaf: &[u8], now: i64) -> Result<(Error, Option<String>), Error> {
-        let enterprise = match crate::crypto::certificate::enterprise_id_of(leaf) {
-            Some(id) => self.enterprise_by_account(&id).await?,
+    /// The key of the registered enterprise a certificate names, if any: for the audit of
+    /// a bad signature by a trusted certificate. Such a refusal counts against the address
+    /// only, never against the enterprise (see the module doc).
+    async fn enterprise_named_by(&self, leaf: &[u8]) -> Result<Option<String>, Error> {
+        Ok(match crate::crypto::certificate::enterprise_id_of(leaf) {
+            Some(id) => self.enterprise_by_account(&id).await?.map(|e| e.key),
             None => None,
-        };
-        let Some(enterprise) = enterprise else {
-            return Ok((Error::new(Code::SignatureInvalid), None));
-        };
-        let account = Account::Enterprise(&enterprise.key);
-        let answer = match self.check_lock(account, now).await {
-            Err(locked) => locked,
-            Ok(()) => match self.record_account_failure(account, now).await? {
-                locked if locked.code == Code::Locked => locked,
-                _ => Error::new(Code::SignatureInvalid),
-            },
-        };
-        Ok((answer, Some(enterprise.key)))
+        })
     }
 
     /// Removes the challenge `id` and returns its text if it was alive and this client's.
@@ -253,7 +249,6 @@ fn outcome_of(code: Code) -> &'static str {
         Code::CertNoEnterprise => "no_enterprise",
         Code::EnterpriseUnknown => "unknown_enterprise",
         Code::SignatureInvalid => "bad_signature",
-        Code::Locked => "locked",
         Code::InvalidInput => "malformed",
         Code::Unavailable => "crl_unusable",
         _ => "refused",

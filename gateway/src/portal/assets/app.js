@@ -345,27 +345,34 @@
   // ------------------------------------------------------------------ widgets
 
   // Image captcha: an input plus the image (a button: click or Enter refreshes).
+  // opts.lazy: nothing is fetched until show() (a tab shown for the first time).
   function captcha(opts) {
     var img = h('img', { class: 'captcha-img', alt: '图形验证码（点击换一张）', width: 120, height: 45 });
     var btn = h('button', { type: 'button', class: 'captcha-btn', title: '看不清？换一张', 'aria-label': '换一张图形验证码' }, img);
     var c = {
       id: null,
       el: field({ name: 'captcha_answer', label: '验证码', maxlength: 8, autocomplete: 'off', after: btn, required: !(opts && opts.optional), hint: opts && opts.hint }),
+      // data-loading while a new one is on its way (the answer typed meanwhile is cleared
+      // when it arrives: it would be the old image's).
       refresh: function () {
         var input = c.el.querySelector('input');
         input.value = '';
+        img.dataset.loading = '1';
         return api('GET', '/captcha').then(function (r) {
           c.id = r.captcha_id;
           img.src = r.image;
           img.dataset.captchaId = r.captcha_id;
+          input.value = '';
         }).catch(function (e) {
           var line = c.el.querySelector('.err');
           line.textContent = messageOf(e);
-        });
+        }).then(function () { delete img.dataset.loading; });
       },
     };
+    // The first time it is shown (lazy captchas only: the others are fetched at once).
+    c.show = function () { if (!c.shown) { c.shown = true; c.refresh(); } };
     btn.addEventListener('click', function () { c.refresh(); });
-    c.refresh();
+    if (!(opts && opts.lazy)) c.show();
     return c;
   }
 
@@ -600,7 +607,7 @@
 
   // tab: 'user' (用户名登录) or 'cert' (证书登录, #/login/cert).
   function pageLogin(tab) {
-    var cap = captcha();
+    var cap = captcha({ lazy: true });
     var form = h('form', { class: 'card form', 'aria-labelledby': 'login-tab-user' },
       field({ name: 'account', label: '社会信用代码或识别号', maxlength: 20, autocomplete: 'username', placeholder: '统一社会信用代码或纳税人识别号', check: checks.account }),
       field({ name: 'password', label: '密码', type: 'password', autocomplete: 'current-password', maxlength: 64 }),
@@ -613,9 +620,11 @@
         captcha_id: cap.id || '', captcha_answer: val(form, 'captcha_answer'),
       }).then(startOfficers, function (e) { cap.refresh(); throw e; });
     });
+    var cert = certLogin();
+    // Each tab fetches its captcha when first shown (a page shows one tab).
     var TABS = {
-      user: { name: '用户名登录', panel: form, hint: '使用社会信用代码或识别号和企业密码登录，然后选择办税人员并完成身份校验。' },
-      cert: { name: '证书登录', panel: certLogin(), hint: '使用企业的CA证书（CA登录）或税控设备证书（税控设备登录）对登录挑战签名登录，然后选择办税人员并完成身份校验。' },
+      user: { name: '用户名登录', panel: form, show: cap.show, hint: '使用社会信用代码或识别号和企业密码登录，然后选择办税人员并完成身份校验。' },
+      cert: { name: '证书登录', panel: cert.form, show: cert.show, hint: '使用企业的CA证书（CA登录）或税控设备证书（税控设备登录）对登录挑战签名登录，然后选择办税人员并完成身份校验。' },
     };
     var keys = Object.keys(TABS);
     var hint = h('p', { class: 'hint' });
@@ -642,6 +651,7 @@
         TABS[x].wrap.hidden = !on;
       });
       hint.textContent = TABS[k].hint;
+      TABS[k].show();
       var crumb = main.querySelector('.crumbs li:last-child span');
       if (crumb) crumb.textContent = TABS[k].name;
       if (byUser) {
@@ -659,14 +669,19 @@
     select(TABS[tab] ? tab : 'user', false);
   }
 
-  // 证书登录 (CA登录 / 税控设备登录): a one-time challenge from the gateway, signed with
-  // the key of the enterprise's certificate; the answer is that of the password login.
+  // 证书登录 (CA登录 / 税控设备登录): a one-time challenge from the gateway, paid with a
+  // solved image captcha (as every password attempt is), signed with the key of the
+  // enterprise's certificate; the answer is that of the password login. Returns
+  // {form, show}: show() fetches the captcha when the tab is first shown.
   function certLogin() {
     var ch = { id: null, timer: null };
+    // Spent by every challenge request whatever its outcome, so a new one follows each
+    // request and each refused login (which needs a new challenge, so a new captcha).
+    var cap = captcha({ lazy: true, optional: true, hint: '获取登录挑战前，请先输入图形验证码。' });
     var form = h('form', { class: 'card form', 'aria-labelledby': 'login-tab-cert' });
     var errId = nextId('challenge-err');
     var getBtn = h('button', { type: 'button', name: 'challenge_id', class: 'btn secondary', 'aria-describedby': errId, text: '获取登录挑战', onclick: fetchChallenge });
-    var status = h('p', { class: 'rn-status', role: 'status', 'aria-live': 'polite', text: '请先获取登录挑战，再用证书对其签名。' });
+    var status = h('p', { class: 'rn-status', role: 'status', 'aria-live': 'polite', text: '请先输入图形验证码并获取登录挑战，再用证书对其签名。' });
     var box = h('div');
     var fileId = nextId('certfile');
     var fileNote = h('p', { class: 'hint', id: fileId + '-hint', text: '选择 .pem、.cer 或 .crt 证书文件（PEM 或 DER 格式），或将证书内容粘贴到下方。' });
@@ -680,12 +695,34 @@
       getBtn.textContent = '获取登录挑战';
     }
 
+    // An error of the challenge request: a captcha's next to the captcha, others under
+    // the button.
+    function challengeError(e) {
+      var name = e.field || DEFAULT_FIELD[e.code];
+      if (name === 'captcha_answer' || name === 'captcha_id') {
+        fieldError(form, 'captcha_answer', messageOf(e));
+        inputOf(form, 'captcha_answer').focus();
+      } else {
+        fieldError(form, 'challenge_id', messageOf(e));
+      }
+    }
+
     function fetchChallenge() {
       var line = form.querySelector('.err[data-for=challenge_id]');
       line.textContent = '';
       getBtn.removeAttribute('aria-invalid');
+      var capLine = form.querySelector('.err[data-for=captcha_answer]');
+      capLine.textContent = '';
+      inputOf(form, 'captcha_answer').removeAttribute('aria-invalid');
+      if (!val(form, 'captcha_answer')) {
+        fieldError(form, 'captcha_answer', '请输入图形验证码');
+        inputOf(form, 'captcha_answer').focus();
+        return;
+      }
       getBtn.disabled = true;
-      api('POST', '/login/ca/challenge', {}).then(function (r) {
+      var paid = { captcha_id: cap.id || '', captcha_answer: val(form, 'captcha_answer') };
+      api('POST', '/login/ca/challenge', paid).then(function (r) {
+        cap.refresh();
         var until = Date.now() + r.expires_in * 1000;
         var left = h('span', { class: 'countdown' });
         var cmd = 'taxgate dev sign --key <统一社会信用代码>.key --challenge ' + shellQuote(r.challenge);
@@ -711,7 +748,7 @@
         }
         tick();
         ch.timer = setInterval(tick, 1000);
-      }).catch(function (e) { fieldError(form, 'challenge_id', messageOf(e)); }).then(function () { getBtn.disabled = false; });
+      }, function (e) { cap.refresh(); throw e; }).catch(challengeError).then(function () { getBtn.disabled = false; });
     }
 
     // A PEM (or base64) text file as it is; anything else (DER) as base64.
@@ -738,6 +775,7 @@
     append(form, [
       h('fieldset', {}, h('legend', { text: '登录挑战' }),
         status, box,
+        cap.el,
         h('div', { class: 'actions' }, getBtn),
         h('p', { class: 'err', id: errId, dataset: { for: 'challenge_id' } })),
       h('fieldset', {}, h('legend', { text: '证书' }),
@@ -760,12 +798,13 @@
       // The gateway takes the challenge out before checking anything of the certificate:
       // once the request was read, the challenge is spent.
       return api('POST', '/login/ca', body).then(startOfficers, function (e) {
+        cap.refresh();
         if (e.code === 'CHALLENGE_INVALID') reset('登录挑战已失效，请重新获取并签名。');
         else if (['INVALID_INPUT', 'RATE_LIMITED', 'PAYLOAD_TOO_LARGE', 'NETWORK'].indexOf(e.code) < 0) reset('每个登录挑战只能使用一次，请重新获取并签名。');
         throw e;
       });
     });
-    return form;
+    return { form: form, show: cap.show };
   }
 
   function shellQuote(s) { return "'" + s.replace(/'/g, "'\\''") + "'"; }
