@@ -222,7 +222,7 @@ async fn sm2_and_ecdsa_certificates_log_in_through_both_stages() {
     device.get("/api/v1/session").await.expect(200);
 
     // The audit names the CA and the certificate.
-    let _ = gw.terminate();
+    gw.stop();
     let (ok, out, err) = run_cli(&["audit", "export", "--config", gw.config.to_str().unwrap()]);
     assert!(ok, "{err}");
     let logins: Vec<Value> = out
@@ -361,7 +361,7 @@ async fn every_refusal_has_its_own_code_and_issues_nothing() {
 
     // The audit has each refusal, with whom a refused certificate names.
     let mut gw = gw;
-    let _ = gw.terminate();
+    gw.stop();
     let (ok, out, err) = run_cli(&["audit", "export", "--config", gw.config.to_str().unwrap()]);
     assert!(ok, "{err}");
     let outcomes: Vec<Value> = out
@@ -545,7 +545,7 @@ async fn bad_signatures_with_a_public_certificate_lock_no_one_out() {
     assert_eq!(s1["enterprise"]["uscc"], A_USCC);
 
     // The audit still has each refusal, naming the enterprise; none says locked.
-    let _ = gw.terminate();
+    gw.stop();
     let (ok, out, err) = run_cli(&["audit", "export", "--config", gw.config.to_str().unwrap()]);
     assert!(ok, "{err}");
     let events: Vec<Value> = out

@@ -377,7 +377,10 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
         ("registrations", a.persons.len()),
         ("password resets", a.resets.len()),
     ] {
-        assert!(count > 0, "kill -9 drill: no {kind} acknowledged in {n} drills");
+        assert!(
+            count > 0,
+            "kill -9 drill: no {kind} acknowledged in {n} drills"
+        );
     }
     println!(
         "kill -9 drill: {n} drills in {:.1} s; acknowledged: {} grants, {} logins, {} registrations, {} password resets; {checks} checks; lost: {}",

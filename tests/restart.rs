@@ -35,6 +35,8 @@ async fn sigterm_drains_within_the_configured_grace_period() {
     let (took, status) = gw.terminate();
     assert!(status.success(), "not a graceful exit: {status:?}");
     assert!(took.as_secs_f64() < 5.0, "took {took:?}");
+    // Nothing panicked on the way out (the exit watchdog once did, unseen).
+    assert!(!gw.stderr().contains("panicked"), "{}", gw.stderr());
 }
 
 #[tokio::test]

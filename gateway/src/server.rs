@@ -118,7 +118,7 @@ fn exit_after(grace: Duration, store: Store) {
     let flushed = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-        .map(|rt| rt.block_on(tokio::time::timeout(LAST_FLUSH, store.flush())));
+        .map(|rt| rt.block_on(async { tokio::time::timeout(LAST_FLUSH, store.flush()).await }));
     if !matches!(flushed, Ok(Ok(Ok(())))) {
         tracing::error!("shutdown: the last store flush did not finish in time");
     }

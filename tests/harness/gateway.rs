@@ -378,6 +378,8 @@ impl Gateway {
         let (took, status) = self.terminate();
         assert!(status.success(), "not a graceful exit: {status:?}");
         assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+        let log = self.stderr();
+        assert!(!log.contains("panicked"), "a thread panicked:\n{log}");
     }
 
     pub fn data_dir(&self) -> PathBuf {
