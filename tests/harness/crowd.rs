@@ -9,7 +9,7 @@
 //!   then [`Slot::fire`] waits for the rest of the burst (a barrier) and sends the timed
 //!   call; the kind accepts the statuses it lists (never a 5xx) and returns the [`Effect`]
 //!   its acknowledged write must leave. Adding a kind is writing that function and adding
-//!   it to [`KINDS`]. (The certificate challenge is left out while its API changes.)
+//!   it to [`KINDS`].
 //! - [`check`] verifies every recorded effect against the running gateway: after the load,
 //!   and again after a `kill -9` + restart; a captcha is checked only then (its check
 //!   spends it).
@@ -55,9 +55,18 @@ pub fn options(dir: &Path, people: &[Someone], more_limits: &str) -> GatewayOpti
     let text = serde_yaml::to_string(&json!({ "people": listed })).expect("fixture yaml");
     std::fs::write(&fixture, text).expect("write the real-name fixture");
     let sep = if more_limits.is_empty() { "" } else { ", " };
+    // Certificate login on, with the demo CA (certificates for the fixture enterprises).
+    let pki = dir.join("pki");
+    let registry = super::repo().join("tests/fixtures/registry.yaml");
+    taxgate::demo::pki::ensure(&pki, &registry).expect("the crowd's CA");
+    let ca_roots = format!(
+        "ca_roots:\n  - {{name: crowd-ca, kind: ca, root_file: {}, crl_file: {}}}\n",
+        pki.join("ca/root.pem").display(),
+        pki.join("ca/crl.pem").display()
+    );
     GatewayOptions {
         realname_fixture: Some(fixture),
-        extra_yaml: format!("limits: {{{CROWD_LIMITS}{sep}{more_limits}}}"),
+        extra_yaml: format!("{ca_roots}limits: {{{CROWD_LIMITS}{sep}{more_limits}}}"),
         ..Default::default()
     }
 }
@@ -166,6 +175,9 @@ pub enum Effect {
     },
     /// A person bound to enterprise B by 企业用户注册: logs in with his password.
     Registered { who: Someone },
+    /// An issued certificate-login challenge: taken once by a login (a bad signature
+    /// proves it was there: SIGNATURE_INVALID, not CHALLENGE_INVALID).
+    Challenge { id: String },
 }
 
 impl Effect {
@@ -179,6 +191,7 @@ impl Effect {
             Effect::LoggedOut { .. } => "logout",
             Effect::Grant { .. } => "grant",
             Effect::Registered { .. } => "registration",
+            Effect::Challenge { .. } => "certificate challenge",
         }
     }
 }
@@ -366,7 +379,26 @@ pub const KINDS: &[Kind] = &[
         name: "registration",
         run: |cx, s| Box::pin(registration(cx, s)),
     },
+    Kind {
+        name: "certificate challenge",
+        run: |cx, s| Box::pin(challenge(cx, s)),
+    },
 ];
+
+/// A's certificate of the CA that [`options`] configured (read from the gateway's
+/// config: the CA's directory holds `certs/` beside it).
+fn certificate_of_a(gw: &Gateway) -> PathBuf {
+    let config: Value = std::fs::read_to_string(&gw.config)
+        .ok()
+        .and_then(|t| serde_yaml::from_str(&t).ok())
+        .unwrap_or_default();
+    let root = PathBuf::from(config["ca_roots"][0]["root_file"].as_str().unwrap_or(""));
+    root.parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new(""))
+        .join("certs")
+        .join(format!("{A_USCC}.pem"))
+}
 
 /// The shared state of a crowd against one gateway.
 pub struct Crowd {
@@ -385,6 +417,8 @@ pub struct Crowd {
     pub admin: (String, String),
     /// Person ids of A's tax officers 李雷 and 孙悦, whose grants change.
     pub grantees: Vec<String>,
+    /// A's certificate from the crowd's CA ([`options`]), for checking challenges.
+    certificate: PathBuf,
 }
 
 impl Crowd {
@@ -401,6 +435,7 @@ impl Crowd {
             sms_acked: Mutex::default(),
             admin: (String::new(), String::new()),
             grantees: Vec::new(),
+            certificate: certificate_of_a(gw),
         };
         let mut admin = Browser::new(gw);
         cx.login(&mut admin, &OFFICERS_A[0]).await?;
@@ -659,6 +694,18 @@ async fn captcha(cx: Arc<Crowd>, s: &mut Slot) -> Result<Done, String> {
         .captcha(&id)
         .ok_or_else(|| format!("captcha {id} not in the outbox"))?;
     done(r.status, took, Effect::Captcha { id, answer })
+}
+
+/// `POST /login/ca/challenge`, paid with a captcha fetched before.
+async fn challenge(cx: Arc<Crowd>, s: &mut Slot) -> Result<Done, String> {
+    let (id, answer) = cx.captcha(&s.b).await?;
+    let body = json!({"captcha_id": id, "captcha_answer": answer});
+    let (r, took) = s
+        .fire(&cx, "POST", "/api/v1/login/ca/challenge", Some(&body))
+        .await?;
+    let r = accept("certificate challenge", r, &[200])?;
+    let id = str_of(&r.json(), "challenge_id")?;
+    done(r.status, took, Effect::Challenge { id })
 }
 
 /// `POST /realname/start` of a fixture person.
@@ -931,7 +978,7 @@ pub async fn check(
                 }
             }
             Effect::Sms { .. } => {}
-            Effect::Captcha { .. } if !after_restart => {}
+            Effect::Captcha { .. } | Effect::Challenge { .. } if !after_restart => {}
             _ => queues[i % BURST].push(e.clone()),
         }
     }
@@ -980,6 +1027,18 @@ async fn check_one(cx: &Crowd, b: &Browser, e: &Effect) -> Result<(), String> {
             match again.code().as_str() {
                 "CAPTCHA_INVALID" => Ok(()),
                 other => Err(format!("answered again: {other}")),
+            }
+        }
+        Effect::Challenge { id } => {
+            let certificate = std::fs::read_to_string(&cx.certificate)
+                .map_err(|e| format!("{}: {e}", cx.certificate.display()))?;
+            let body = json!({"challenge_id": id, "certificate": certificate,
+                              "signature": "A".repeat(88)});
+            let r = cx.send(b, "POST", "/api/v1/login/ca", Some(&body)).await?;
+            let r = accept("a login on it", r, &[401])?;
+            match r.code().as_str() {
+                "SIGNATURE_INVALID" => Ok(()),
+                other => Err(format!("a login on it: {other}")),
             }
         }
         Effect::Verification { id } => {
