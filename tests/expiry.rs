@@ -100,6 +100,32 @@ async fn a_login_ticket_lives_300_seconds() {
 }
 
 #[tokio::test]
+async fn an_sms_code_lives_its_configured_seconds() {
+    // 120 s, below the login ticket's 300, so the code's end is what refuses.
+    let gw = gateway("sms_code_seconds: 120").await;
+    let (clock, t) = Clock::frozen(&gw).await;
+    let mut early = clock.browser();
+    let late = clock.browser();
+    let s1 = early.stage1(A_USCC, A_PASSWORD).await.expect(200).json();
+    let li = crate::harness::client::officer_id(&s1, LI_PHONE);
+    let ticket = s1["login_ticket"].as_str().unwrap().to_string();
+    let li_code = early.login_sms_code(&ticket, &li, LI_PHONE).await;
+    let s1b = late.stage1(A_USCC, A_PASSWORD).await.expect(200).json();
+    let zhao = crate::harness::client::officer_id(&s1b, ZHAO_PHONE);
+    let ticket_b = s1b["login_ticket"].as_str().unwrap().to_string();
+    let zhao_code = late.login_sms_code(&ticket_b, &zhao, ZHAO_PHONE).await;
+    clock.at(t + 119).await;
+    early.finish_by_sms(&ticket, &li, &li_code).await;
+    clock.at(t + 121).await;
+    late.post(
+        "/api/v1/login/officer",
+        &json!({"login_ticket": ticket_b, "officer_id": zhao, "method": "sms", "sms_code": zhao_code}),
+    )
+    .await
+    .expect_error(400, "SMS_CODE_INVALID");
+}
+
+#[tokio::test]
 async fn a_real_name_check_lives_600_seconds() {
     let gw = gateway("sms_resend_seconds: 0").await;
     let (clock, t) = Clock::frozen(&gw).await;

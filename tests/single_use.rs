@@ -23,7 +23,8 @@ async fn gateway() -> Gateway {
     .await
 }
 
-/// Sends `make(i)` from `CROWD` tasks released together; returns every answer.
+/// Sends `make(i)` from `CROWD` tasks released together; returns every answer, the
+/// `i`th being `make(i)`'s.
 async fn at_once<F, Fut>(make: F) -> Vec<Resp>
 where
     F: Fn(usize) -> Fut,
@@ -35,10 +36,13 @@ where
         let (call, start) = (make(i), start.clone());
         tasks.spawn(async move {
             start.wait().await;
-            call.await
+            (i, call.await)
         });
     }
-    tasks.join_all().await
+    // join_all gives the answers in the order they came.
+    let mut answers = tasks.join_all().await;
+    answers.sort_by_key(|(i, _)| *i);
+    answers.into_iter().map(|(_, r)| r).collect()
 }
 
 /// How many answers had each (status, code).

@@ -70,11 +70,14 @@ async fn single_key_operations_and_compare_and_swap() {
 async fn concurrent_updates_lose_nothing() {
     for (kind, s, _guard) in stores() {
         // Four updates read the same value before any of them writes (a barrier between
-        // read and write on each one's first attempt): three must meet a conflict and
-        // run again.
+        // read and write on each one's first attempt): on an engine that updates by
+        // compare-and-swap (sled), three must meet a conflict and run again. PostgreSQL
+        // serializes updates of one record on its row lock instead (no retry; a barrier
+        // inside the lock would wait for ever), so there only the crowd below runs.
+        let serialized = s.kind() == "postgres";
         let retries_before = s.retries();
         let barrier = Arc::new(std::sync::Barrier::new(4));
-        let tasks: Vec<_> = (0..4)
+        let tasks: Vec<_> = (0..if serialized { 0 } else { 4 })
             .map(|_| {
                 let (s, barrier) = (s.clone(), barrier.clone());
                 tokio::spawn(async move {
@@ -93,7 +96,7 @@ async fn concurrent_updates_lose_nothing() {
             t.await.unwrap().unwrap();
         }
         assert!(
-            s.retries() - retries_before >= 3,
+            serialized || s.retries() - retries_before >= 3,
             "{kind}: {} retries",
             s.retries() - retries_before
         );
@@ -113,7 +116,7 @@ async fn concurrent_updates_lose_nothing() {
             t.await.unwrap().unwrap();
         }
         let n: u64 = s.get(Tree::Lockouts, "n").await.unwrap().unwrap();
-        assert_eq!(n, 44, "{kind}");
+        assert_eq!(n, if serialized { 40 } else { 44 }, "{kind}");
     }
 }
 
