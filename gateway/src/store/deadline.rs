@@ -10,8 +10,10 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// The default deadline (`limits.store_deadline_seconds`).
-pub const DEFAULT: Duration = Duration::from_secs(5);
+/// The deadline of a store opened by itself: offline tools (imports, copies, the
+/// benchmarks' generator) write batches of any size and wait for them. A serving gateway
+/// sets `limits.store_deadline_seconds` ([`super::Store::with_deadline`]).
+pub const OFFLINE: Duration = Duration::from_secs(24 * 3600);
 
 /// What kind of store call missed its deadline (the metric's `op` label).
 #[derive(Clone, Copy, Debug)]

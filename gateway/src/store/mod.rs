@@ -10,8 +10,9 @@
 //!   backend, so counters are shared by all nodes of one store);
 //! - nothing is acknowledged before [`Store::flush`] returned (SPEC S8): callers that
 //!   answer a client after a write call it first;
-//! - every call has a deadline ([`deadline`]): a store that does not answer in time is
-//!   [`StoreError::Unavailable`], never a caller that waits for ever;
+//! - every call of a serving gateway has a deadline ([`deadline`]): a store that does
+//!   not answer in time is [`StoreError::Unavailable`], never a caller that waits for
+//!   ever;
 //! - all state of the login flows lives here, never only in process memory, so it
 //!   survives a restart and any node can serve the next request; the session cache
 //!   (`auth/session_cache.rs`) holds copies that every write changing them invalidates,
@@ -58,11 +59,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// A store whose calls have the [`deadline::DEFAULT`] deadline.
+    /// A store whose calls have the [`deadline::OFFLINE`] deadline (a serving gateway
+    /// sets its own with [`Store::with_deadline`]).
     pub fn new(backend: Arc<dyn Backend>) -> Store {
         Store {
             backend,
-            deadline: Arc::new(Deadline::new(deadline::DEFAULT)),
+            deadline: Arc::new(Deadline::new(deadline::OFFLINE)),
             retries: Arc::default(),
         }
     }
