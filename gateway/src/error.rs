@@ -162,7 +162,9 @@ impl Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Error {
         match e {
-            StoreError::Unavailable(_) => Error::unavailable(e),
+            // A store that does not answer in time, or a write that met concurrent
+            // writes on every retry: both pass; the client may try again.
+            StoreError::Unavailable(_) | StoreError::Conflict => Error::unavailable(e),
             e => Error::internal(e),
         }
     }

@@ -56,7 +56,15 @@ pub struct Store {
     deadline: Arc<Deadline>,
     /// Transaction and update attempts that met a concurrent write and ran again.
     retries: Arc<AtomicU64>,
+    /// Turns of [`Store::update`] on engines that do not serialize updates themselves:
+    /// updates of one key in this process wait for each other (a striped lock) instead
+    /// of failing compare-and-swap against each other (a crowd behind one address
+    /// bumping its rate window).
+    update_turns: Arc<[tokio::sync::Mutex<()>]>,
 }
+
+/// Stripes of [`Store`]'s update turns.
+const UPDATE_STRIPES: usize = 256;
 
 impl Store {
     /// A store whose calls have the [`deadline::OFFLINE`] deadline (a serving gateway
@@ -66,6 +74,9 @@ impl Store {
             backend,
             deadline: Arc::new(Deadline::new(deadline::OFFLINE)),
             retries: Arc::default(),
+            update_turns: (0..UPDATE_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 
@@ -75,6 +86,7 @@ impl Store {
             backend: self.backend,
             deadline: Arc::new(Deadline::new(limit)),
             retries: self.retries,
+            update_turns: self.update_turns,
         }
     }
 
@@ -197,7 +209,9 @@ impl Store {
 
     /// Atomically replaces the record with `f(current)` (`None` removes it) and returns
     /// the new value. `f` may run more than once; it must not have side effects outside.
-    /// A record that no longer decodes is handed to `f` as absent.
+    /// A record that no longer decodes is handed to `f` as absent. Updates of one key
+    /// wait for each other (the engine's row lock, or this process's turns), so a crowd
+    /// on one record queues instead of failing; compare-and-swap stays the check.
     pub async fn update<T: Serialize + DeserializeOwned + Send>(
         &self,
         tree: Tree,
@@ -217,6 +231,15 @@ impl Store {
             self.deadline.bound(Op::Transaction, locked).await?;
             return Ok(new.flatten());
         }
+        let stripe = {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            let h = BuildHasherDefault::<DefaultHasher>::default().hash_one((tree, key));
+            &self.update_turns[h as usize % UPDATE_STRIPES]
+        };
+        let _turn = self
+            .deadline
+            .bound(Op::Write, async { Ok(stripe.lock().await) })
+            .await?;
         for attempt in 0..ATTEMPTS {
             self.backoff(attempt).await;
             let current = self
