@@ -144,10 +144,14 @@ async fn client_identity_and_forwarding_headers_never_reach_a_module() {
 #[tokio::test]
 async fn a_trusted_proxy_names_the_client_for_limits_audit_and_modules() {
     let trusting = Gateway::start_with(GatewayOptions {
-        extra_yaml: "trusted_proxies: [127.0.0.0/8]\nlimits: {ip_requests_per_minute: 3}".into(),
+        extra_yaml:
+            "test_clock: true\ntrusted_proxies: [127.0.0.0/8]\nlimits: {ip_requests_per_minute: 3}"
+                .into(),
         ..Default::default()
     })
     .await;
+    // One minute window for the whole test (no wall-clock minute can turn over).
+    trusting.freeze_clock().await;
     let b = Browser::new(&trusting);
     let captcha = |xff: &'static str| {
         let b = &b;
@@ -168,10 +172,11 @@ async fn a_trusted_proxy_names_the_client_for_limits_audit_and_modules() {
 
     // Without trust, the header changes nothing: every request is 127.0.0.1's.
     let plain = Gateway::start_with(GatewayOptions {
-        extra_yaml: "limits: {ip_requests_per_minute: 3}".into(),
+        extra_yaml: "test_clock: true\nlimits: {ip_requests_per_minute: 3}".into(),
         ..Default::default()
     })
     .await;
+    plain.freeze_clock().await;
     let b = Browser::new(&plain);
     for xff in ["1.1.1.1", "2.2.2.2", "3.3.3.3"] {
         b.send("GET", "/api/v1/captcha", &[("x-forwarded-for", xff)], None)

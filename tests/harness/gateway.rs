@@ -371,6 +371,24 @@ impl Gateway {
         self.child.id()
     }
 
+    /// Freezes the gateway's test clock (config `test_clock: true`) one second into the
+    /// next whole minute of real time, so a per-minute window cannot turn over during a
+    /// test; returns that instant.
+    pub async fn freeze_clock(&self) -> i64 {
+        let mut admin = super::Browser::new(self);
+        admin.base = format!("http://{}", self.admin);
+        let real = admin.get("/admin/clock").await.expect(200).json()["now"]
+            .as_i64()
+            .unwrap();
+        let start = (real / 60 + 1) * 60 + 1;
+        let body = format!("{{\"now\": {start}}}");
+        admin
+            .send("PUT", "/admin/clock", &[], Some(&body))
+            .await
+            .expect(200);
+        start
+    }
+
     /// Sends SIGTERM and asserts a graceful exit (status 0) within the grace period
     /// (1 s) and a margin.
     #[track_caller]
