@@ -250,27 +250,6 @@ async fn sms_codes_are_single_use_and_die_after_five_wrong_tries() {
 }
 
 #[tokio::test]
-async fn expired_sms_code_is_refused() {
-    let gw = Gateway::start_with(GatewayOptions {
-        extra_yaml: "limits: {sms_code_seconds: 1}".into(),
-        ..Default::default()
-    })
-    .await;
-    let b = Browser::new(&gw);
-    let s1 = b.stage1(A_USCC, A_PASSWORD).await.expect(200).json();
-    let ticket = s1["login_ticket"].as_str().unwrap();
-    let officer = officer_id(&s1, LI_PHONE);
-    let code = b.login_sms_code(ticket, &officer, LI_PHONE).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    b.post(
-        "/api/v1/login/officer",
-        &json!({"login_ticket": ticket, "officer_id": officer, "method": "sms", "sms_code": code}),
-    )
-    .await
-    .expect_error(400, "SMS_CODE_INVALID");
-}
-
-#[tokio::test]
 async fn tickets_are_bound_to_their_client_and_their_officers() {
     let gw = Gateway::start().await;
     let a = Browser::new(&gw);
