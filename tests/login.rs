@@ -2,7 +2,7 @@
 
 use crate::harness::client::{masked, officer_id};
 use crate::harness::fx::*;
-use crate::harness::{outbox, Browser, Gateway, GatewayOptions};
+use crate::harness::{outbox, Browser, Gateway};
 use serde_json::json;
 
 #[tokio::test]
