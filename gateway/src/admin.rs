@@ -1,6 +1,8 @@
-//! The operators' listener (API.md, "Operators"), loopback by default: health, policy
-//! status (with every node's policy hash) and reload. It shares the gateway's state but not its port, so it can be kept
-//! off the public network.
+//! The operators' listener (API.md, "Operators"), loopback by default: health (a store
+//! write made durable within the store's deadline), metrics, policy status (with every
+//! node's policy hash) and reload, the certificate-login CAs, and in development with
+//! `test_clock: true` the test clock. It shares the gateway's state but not its port, so
+//! it can be kept off the public network.
 
 use crate::app::App;
 use async_trait::async_trait;
