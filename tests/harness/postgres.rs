@@ -54,10 +54,9 @@ impl Cluster {
         if as_postgres {
             run(Command::new("chown").args(["-R", "postgres:postgres", dir.to_str().unwrap()]));
         }
-        let port = free_port();
-        let c = Cluster {
+        let mut c = Cluster {
             dir,
-            port,
+            port: 0,
             bin,
             as_postgres,
         };
@@ -73,9 +72,21 @@ impl Cluster {
                 "--no-sync",
             ],
         );
-        c.restart();
-        c.watch_for_exit();
-        c
+        // PostgreSQL binds its port itself: a port found free may be taken by another
+        // test process before the server binds it, so a start that fails is tried again
+        // on another port.
+        let mut failures = Vec::new();
+        for _ in 0..5 {
+            c.port = free_port();
+            match c.try_start() {
+                Ok(()) => {
+                    c.watch_for_exit();
+                    return c;
+                }
+                Err(e) => failures.push(format!("port {}: {e}", c.port)),
+            }
+        }
+        panic!("PostgreSQL did not start: {failures:#?}");
     }
 
     /// Stops the server (fast shutdown) — the store becomes unreachable.
@@ -89,15 +100,20 @@ impl Cluster {
 
     /// Starts the server (again) on its port, waiting until it accepts connections.
     pub fn restart(&self) {
+        if let Err(e) = self.try_start() {
+            panic!("PostgreSQL did not start again on port {}: {e}", self.port);
+        }
+    }
+
+    fn try_start(&self) -> Result<(), String> {
         let data = self.dir.join("data");
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
             self.port,
             self.dir.display()
         );
-        self.run_pg(
-            "pg_ctl",
-            &[
+        self.pg_command("pg_ctl")
+            .args([
                 "-D",
                 data.to_str().unwrap(),
                 "-o",
@@ -108,8 +124,18 @@ impl Cluster {
                 "-t",
                 "60",
                 "start",
-            ],
-        );
+            ])
+            .output()
+            .map_err(|e| e.to_string())
+            .and_then(|out| {
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    let log =
+                        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+                    Err(format!("{}{log}", String::from_utf8_lossy(&out.stderr)))
+                }
+            })
     }
 
     pub fn url(&self, database: &str) -> String {
@@ -138,6 +164,12 @@ impl Cluster {
     }
 
     fn run_pg(&self, tool: &str, args: &[&str]) {
+        run(self.pg_command(tool).args(args));
+    }
+
+    /// `tool` of the server's binaries, as the `postgres` user when the tests run as
+    /// root, in the cluster's dir.
+    fn pg_command(&self, tool: &str) -> Command {
         let exe = self.bin.join(tool);
         let mut cmd = if self.as_postgres {
             let mut c = Command::new("runuser");
@@ -146,7 +178,8 @@ impl Cluster {
         } else {
             Command::new(&exe)
         };
-        run(cmd.args(args).current_dir(&self.dir));
+        cmd.current_dir(&self.dir);
+        cmd
     }
 
     /// A detached shell that stops the server and removes the dir once this process
