@@ -444,8 +444,7 @@ async fn a_crl_written_while_serving_revokes_within_seconds() {
     );
 
     // What the operator sees: the CRL in force, and why the file on disk is not.
-    let mut admin = Browser::new(&gw);
-    admin.base = format!("http://{}", gw.admin);
+    let admin = Browser::admin(&gw);
     let cas = admin.get("/admin/ca").await.expect(200).json();
     assert_eq!(cas[0]["name"], "测试税务CA", "{cas}");
     assert_eq!(cas[0]["kind"], "ca");
@@ -789,8 +788,7 @@ async fn the_login_kind_reaches_cedar() {
         .replace("Module::\"wybs.fpsy\"", "Module::\"wybs.sfsb.zzs\"");
     std::fs::write(gw.policies.join("login.cedar"), &enabled).unwrap();
     std::fs::write(gw.policies.join("login_zzs.cedar"), zzs).unwrap();
-    let mut admin = Browser::new(&gw);
-    admin.base = format!("http://{}", gw.admin);
+    let admin = Browser::admin(&gw);
     let r = admin
         .send("POST", "/admin/policies/reload", &[], None)
         .await;

@@ -144,10 +144,9 @@ async fn streams(
     (sent, refused)
 }
 
-/// Captchas asked by 64 clients of one address at once, back to back for 2.5 s: every
-/// one is issued (the address's request window is one record all of them update).
-#[tokio::test]
-async fn captchas_asked_by_64_clients_of_one_address_at_once_are_all_issued() {
+/// A crowd gateway without fixture people, its temp dir (kept alive by the caller) and
+/// the crowd's shared state.
+async fn small_crowd() -> (tempfile::TempDir, Gateway, Arc<Crowd>) {
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start_with(crowd::options(dir.path(), &[], "")).await;
     let cx = Arc::new(
@@ -155,6 +154,14 @@ async fn captchas_asked_by_64_clients_of_one_address_at_once_are_all_issued() {
             .await
             .expect("the crowd's admin"),
     );
+    (dir, gw, cx)
+}
+
+/// Captchas asked by 64 clients of one address at once, back to back for 2.5 s: every
+/// one is issued (the address's request window is one record all of them update).
+#[tokio::test]
+async fn captchas_asked_by_64_clients_of_one_address_at_once_are_all_issued() {
+    let (_dir, gw, cx) = small_crowd().await;
     let clients = (0..BURST)
         .map(|_| (crate::harness::Browser::new(&gw), None))
         .collect();
@@ -178,13 +185,7 @@ async fn captchas_asked_by_64_clients_of_one_address_at_once_are_all_issued() {
 /// answered 200 and lands in the outbox.
 #[tokio::test]
 async fn parallel_login_codes_to_one_phone_are_all_sent_without_a_resend_interval() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start_with(crowd::options(dir.path(), &[], "")).await;
-    let cx = Arc::new(
-        Crowd::new(&gw, Vec::new())
-            .await
-            .expect("the crowd's admin"),
-    );
+    let (_dir, gw, cx) = small_crowd().await;
     let li = crowd::OFFICERS_A[3];
     let mut clients = Vec::new();
     for _ in 0..BURST {

@@ -445,8 +445,7 @@ async fn policy_reloads_under_load_never_fail_a_request() {
         }));
     }
 
-    let mut admin = Browser::new(&gw);
-    admin.base = format!("http://{}", gw.admin);
+    let admin = Browser::admin(&gw);
     let started = Instant::now();
     let (mut applied, mut refused) = (0, 0);
     for i in 0..reloads {

@@ -27,15 +27,9 @@ impl<'a> Clock<'a> {
     /// Freezes the clock of `gw` one second into the next whole minute (of real time),
     /// and returns it.
     async fn frozen(gw: &'a Gateway) -> (Clock<'a>, i64) {
-        let mut admin = Browser::new(gw);
-        admin.base = format!("http://{}", gw.admin);
-        let real = admin.get("/admin/clock").await.expect(200).json()["now"]
-            .as_i64()
-            .unwrap();
-        let start = (real / 60 + 1) * 60 + 1;
-        let clock = Clock { admin, gw };
-        clock.set(json!({ "now": start })).await;
-        (clock, start)
+        let start = gw.freeze_clock().await;
+        let admin = Browser::admin(gw);
+        (Clock { admin, gw }, start)
     }
 
     async fn set(&self, body: Value) -> i64 {
@@ -268,15 +262,13 @@ async fn the_per_address_window_is_a_minute() {
 #[tokio::test]
 async fn the_test_clock_is_off_unless_configured_and_refuses_bad_input() {
     let gw = Gateway::start().await;
-    let mut admin = Browser::new(&gw);
-    admin.base = format!("http://{}", gw.admin);
+    let admin = Browser::admin(&gw);
     admin
         .send("PUT", "/admin/clock", &[], Some(r#"{"now": 1}"#))
         .await
         .expect_error(404, "NOT_FOUND");
     let gw = gateway("").await;
-    let mut admin = Browser::new(&gw);
-    admin.base = format!("http://{}", gw.admin);
+    let admin = Browser::admin(&gw);
     for bad in [
         r#"{}"#,
         r#"{"now": "soon"}"#,

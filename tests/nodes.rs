@@ -299,8 +299,7 @@ async fn a_sled_site_is_copied_to_postgres_and_goes_on_there() {
 
 /// `/admin/policies` of `gw` once `done` holds of it (within 10 s).
 async fn admin_until(gw: &Gateway, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let mut admin = Browser::new(gw);
-    admin.base = format!("http://{}", gw.admin);
+    let admin = Browser::admin(gw);
     let start = Instant::now();
     loop {
         let status = admin.get("/admin/policies").await.expect(200).json();

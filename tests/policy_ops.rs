@@ -6,15 +6,13 @@ use crate::harness::{Browser, Gateway, GatewayOptions};
 use std::time::Duration;
 
 async fn admin_get(gw: &Gateway, path: &str) -> (u16, String) {
-    let mut b = Browser::new(gw);
-    b.base = format!("http://{}", gw.admin);
+    let b = Browser::admin(gw);
     let r = b.get(path).await;
     (r.status, String::from_utf8_lossy(&r.body).into_owned())
 }
 
 async fn admin_post(gw: &Gateway, path: &str) -> (u16, serde_json::Value) {
-    let mut b = Browser::new(gw);
-    b.base = format!("http://{}", gw.admin);
+    let b = Browser::admin(gw);
     let r = b.send("POST", path, &[], None).await;
     (r.status, r.json())
 }

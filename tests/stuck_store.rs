@@ -37,8 +37,7 @@ async fn in_time<T>(what: &str, call: impl Future<Output = T>) -> (T, Duration) 
 
 /// `GET /healthz` on the admin listener.
 async fn health(gw: &Gateway) -> Resp {
-    let mut b = Browser::new(gw);
-    b.base = format!("http://{}", gw.admin);
+    let b = Browser::admin(gw);
     b.get("/healthz").await
 }
 
@@ -76,8 +75,7 @@ fn metric(text: &str, name: &str) -> u64 {
 }
 
 async fn metrics(gw: &Gateway) -> String {
-    let mut b = Browser::new(gw);
-    b.base = format!("http://{}", gw.admin);
+    let b = Browser::admin(gw);
     String::from_utf8_lossy(&b.get("/metrics").await.body).into_owned()
 }
 

@@ -102,6 +102,13 @@ impl Browser {
         }
     }
 
+    /// A client of the gateway's admin listener (the operators' port).
+    pub fn admin(gw: &Gateway) -> Browser {
+        let mut b = Browser::new(gw);
+        b.base = format!("http://{}", gw.admin);
+        b
+    }
+
     /// Points the browser at a restarted gateway, keeping its cookie.
     pub fn follow(&mut self, gw: &Gateway) {
         self.base = gw.base();

@@ -375,8 +375,7 @@ impl Gateway {
     /// next whole minute of real time, so a per-minute window cannot turn over during a
     /// test; returns that instant.
     pub async fn freeze_clock(&self) -> i64 {
-        let mut admin = super::Browser::new(self);
-        admin.base = format!("http://{}", self.admin);
+        let admin = super::Browser::admin(self);
         let real = admin.get("/admin/clock").await.expect(200).json()["now"]
             .as_i64()
             .unwrap();
