@@ -52,10 +52,6 @@ impl Deadline {
         }
     }
 
-    pub fn limit(&self) -> Duration {
-        self.limit
-    }
-
     /// `call`'s result, or `Unavailable` once the deadline passed.
     pub async fn bound<T>(
         &self,
