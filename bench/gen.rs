@@ -4,15 +4,19 @@
 //! bench-gen store   --out BASE [--enterprises 100000] [--officers 500000] [--seed 2026]
 //! bench-gen prepare --out BASE [--sessions 2000] [--tickets 20000]
 //! bench-gen argon2  [--runs 12]
+//! bench-gen requests --addr HOST:PORT --kind allow|deny|none --count N [--sessions 2000] [--expect 200]
 //! ```
 //!
 //! `store` generates the province-sized store (or keeps one made with the same
 //! parameters) and prints its manifest summary as one JSON line. `prepare` writes fresh
 //! sessions and login tickets into it (see `data::prepare`). `argon2` prints the time of
-//! one password verification with the production parameters.
+//! one password verification with the production parameters. `requests` sends exactly N
+//! requests, one at a time (bench/requests.rs).
 
 #[path = "data.rs"]
 mod data;
+#[path = "requests.rs"]
+mod requests;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -33,7 +37,16 @@ fn main() {
         Some("store") => store(&args, &out),
         Some("prepare") => prepare(&args, &out),
         Some("argon2") => argon2(&args),
-        _ => Err("usage: bench-gen store|prepare|argon2 [options] (see bench/gen.rs)".into()),
+        Some("requests") => requests::run(&requests::Load {
+            addr: &arg(&args, "--addr", "127.0.0.1:6188".to_string()),
+            kind: &arg(&args, "--kind", "allow".to_string()),
+            count: arg(&args, "--count", 1000),
+            sessions: arg(&args, "--sessions", 2000),
+            expect: arg(&args, "--expect", 200),
+        }),
+        _ => Err(
+            "usage: bench-gen store|prepare|argon2|requests [options] (see bench/gen.rs)".into(),
+        ),
     };
     if let Err(e) = result {
         eprintln!("bench-gen: {e}");
