@@ -83,8 +83,7 @@ impl App {
             catalog.clone(),
         )?);
         let routes = Routes::new(&config.routes, &catalog).map_err(StartError::Other)?;
-        let keyed = Keyed::new(&config.secret_key.0)
-            .map_err(|e| StartError::Other(format!("secret key: {e}")))?;
+        let keyed = Keyed::new(&config.secret_key.0);
         let hasher = Hasher::new(&config.argon2).map_err(|e| StartError::Other(e.to_string()))?;
         let mut outboxes: Vec<Arc<Outbox>> = Vec::new();
         let mut outbox_for = |path: &std::path::Path| -> Arc<Outbox> {

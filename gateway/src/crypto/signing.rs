@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn signature_is_plain_hmac_sha256_of_the_canonical_string() {
         let key = [7u8; 32];
-        let signer = IdentitySigner::new(Keyed::new(&key).unwrap());
+        let signer = IdentitySigner::new(Keyed::new(&key));
         let id = SignedIdentity {
             identity: Identity {
                 enterprise: "91110000600037341L",

@@ -67,8 +67,7 @@ impl EchoModule {
 pub async fn spawn(module: &str, key: &[u8]) -> std::io::Result<EchoModule> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let signer =
-        IdentitySigner::new(Keyed::new(key).map_err(|e| std::io::Error::other(e.to_string()))?);
+    let signer = IdentitySigner::new(Keyed::new(key));
     let echo = EchoModule {
         addr,
         hits: Arc::new(AtomicUsize::new(0)),

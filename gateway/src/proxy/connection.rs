@@ -286,8 +286,12 @@ impl Drop for Slot {
 enum Phase {
     /// Between requests: the next byte starts the header clock.
     Idle,
-    /// Reading headers until `deadline`; `newlines` counts line ends seen in a row.
-    Headers { deadline: Instant, newlines: u8 },
+    /// Reading headers until `deadline`; `after_newline`: the bytes read so far end in a
+    /// line end (and perhaps `\r`s), so a line end next ends the headers.
+    Headers {
+        deadline: Instant,
+        after_newline: bool,
+    },
     /// Headers complete; nothing timed here until the answer begins.
     Body,
     /// HTTP/2 until the client's first complete header block, by `deadline`.
@@ -414,7 +418,7 @@ impl DeadlineStream {
         } else {
             Phase::Headers {
                 deadline,
-                newlines: 0,
+                after_newline: false,
             }
         };
         DeadlineStream {
@@ -440,32 +444,28 @@ impl DeadlineStream {
             return;
         }
         if let Phase::Idle = self.phase {
+            // The timer itself is armed only if a read of these headers has to wait
+            // (`poll_read`): most requests arrive whole in one read and never touch it.
             let deadline = Instant::now() + self.header_read;
-            self.timer.as_mut().reset(deadline);
             self.phase = Phase::Headers {
                 deadline,
-                newlines: 0,
+                after_newline: false,
             };
         }
-        let Phase::Headers {
+        if let Phase::Headers {
             deadline,
-            mut newlines,
+            mut after_newline,
         } = self.phase
-        else {
-            return;
-        };
-        for &b in bytes {
-            match b {
-                b'\n' => newlines += 1,
-                b'\r' => {}
-                _ => newlines = 0,
-            }
-            if newlines == 2 {
-                self.phase = Phase::Body;
-                return;
-            }
+        {
+            self.phase = if head_ends(bytes, &mut after_newline) {
+                Phase::Body
+            } else {
+                Phase::Headers {
+                    deadline,
+                    after_newline,
+                }
+            };
         }
-        self.phase = Phase::Headers { deadline, newlines };
     }
 
     /// Bytes written: an answer (not a `1xx` interim one) ends the request.
@@ -539,6 +539,32 @@ fn with_hsts(hsts: &[u8], head: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Whether `bytes` hold the blank line that ends a request head: two line ends with
+/// nothing but `\r` between them, the first possibly in an earlier read
+/// (`after_newline` carries that over). Jumps from line end to line end (memchr): this
+/// runs over every request's head.
+fn head_ends(bytes: &[u8], after_newline: &mut bool) -> bool {
+    let mut rest = bytes;
+    loop {
+        if *after_newline {
+            let returns = rest.iter().take_while(|&&b| b == b'\r').count();
+            rest = &rest[returns..];
+            match rest.first() {
+                None => return false,
+                Some(b'\n') => return true,
+                Some(_) => *after_newline = false,
+            }
+        }
+        match memchr::memchr(b'\n', rest) {
+            Some(at) => {
+                *after_newline = true;
+                rest = &rest[at + 1..];
+            }
+            None => return false,
+        }
+    }
+}
+
 /// A `1xx` status line.
 fn is_interim(bytes: &[u8]) -> bool {
     bytes.starts_with(b"HTTP/1.1 1") || bytes.starts_with(b"HTTP/1.0 1")
@@ -567,8 +593,13 @@ impl AsyncRead for DeadlineStream {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
                 // Wake at the deadline too, so a silent client is cut on time.
-                let timing = this.phase.deadline().is_some();
-                if timing && this.timer.as_mut().poll(cx).is_ready() {
+                let Some(deadline) = this.phase.deadline() else {
+                    return Poll::Pending;
+                };
+                if this.timer.deadline() != deadline {
+                    this.timer.as_mut().reset(deadline);
+                }
+                if this.timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Err(Self::timed_out()));
                 }
                 Poll::Pending
@@ -719,6 +750,45 @@ mod tests {
         assert!(open.take(ip, 2).is_none());
         drop(slot);
         assert!(open.take(ip, 2).is_some());
+    }
+
+    /// The definition, a byte at a time: line ends in a row, `\r` not breaking the row.
+    fn head_ends_bytewise(bytes: &[u8], newlines: &mut u8) -> bool {
+        for &b in bytes {
+            match b {
+                b'\n' => *newlines += 1,
+                b'\r' => {}
+                _ => *newlines = 0,
+            }
+            if *newlines == 2 {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn head_end_is_found_however_the_bytes_are_split() {
+        let heads: [&[u8]; 7] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\n\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: \r\r\r\n\rbody",
+            b"GET / HTTP/1.1\r\nHost: a\r\n",
+            b"\r\n\r",
+            b"\n",
+            b"a\nb\r\nc\r\r\nd\n\r\r\r\r\n",
+        ];
+        for head in heads {
+            let mut expected_state = 0u8;
+            let expected = head_ends_bytewise(head, &mut expected_state);
+            for split in 0..=head.len() {
+                let (first, second) = head.split_at(split);
+                let mut after_newline = false;
+                let found =
+                    head_ends(first, &mut after_newline) || head_ends(second, &mut after_newline);
+                assert_eq!(found, expected, "{head:?} split at {split}");
+            }
+        }
     }
 
     #[test]

@@ -60,9 +60,31 @@ pub fn strip_client_headers(req: &mut RequestHeader) {
 /// Sets the forwarding headers the module receives (after [`strip_client_headers`]).
 pub fn set_forwarding(req: &mut RequestHeader, client: Option<IpAddr>, proto: &'static str) {
     if let Some(ip) = client {
-        let _ = req.insert_header("x-forwarded-for", ip.to_string());
+        let _ = req.insert_header("x-forwarded-for", ip_text(ip));
     }
     let _ = req.insert_header("x-forwarded-proto", proto);
+}
+
+/// An address as `Display` writes it; IPv4, the usual client, without the formatting
+/// machinery (a quarter of this module's cost per proxied request in the profile).
+pub fn ip_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
 }
 
 /// The client's address: see the module contract.
@@ -130,6 +152,18 @@ mod tests {
 
     fn ip(s: &str) -> Option<IpAddr> {
         Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn ip_text_is_what_display_writes() {
+        for a in [0u8, 1, 9, 10, 99, 100, 199, 255] {
+            for b in [0u8, 7, 42, 255] {
+                let v4 = IpAddr::from([a, b, 255 - a, b / 2]);
+                assert_eq!(ip_text(v4), v4.to_string());
+            }
+        }
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(ip_text(v6), "2001:db8::1");
     }
 
     #[test]

@@ -7,23 +7,31 @@ use crate::crypto::signing::{self, Identity, IdentitySigner, SignedIdentity};
 use pingora::http::RequestHeader;
 use pingora::Result;
 
+/// Parsed once (a `&str` name is parsed on every call).
+const CSRF_HEADER: http::HeaderName = http::HeaderName::from_static("x-csrf-token");
+
 /// Removes the gateway's session cookie (a module never sees the token) and the CSRF
 /// header, keeping every other cookie.
 pub fn strip_session(req: &mut RequestHeader) {
-    req.remove_header("x-csrf-token");
-    let kept: Vec<String> = req
+    req.remove_header(&CSRF_HEADER);
+    let mut kept = String::new();
+    let others = req
         .headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|c| !c.is_empty() && c.split('=').next() != Some(COOKIE))
-        .map(str::to_string)
-        .collect();
+        .filter(|c| !c.is_empty() && c.split('=').next() != Some(COOKIE));
+    for cookie in others {
+        if !kept.is_empty() {
+            kept.push_str("; ");
+        }
+        kept.push_str(cookie);
+    }
     req.remove_header(&http::header::COOKIE);
     if !kept.is_empty() {
-        let _ = req.insert_header(http::header::COOKIE, kept.join("; "));
+        let _ = req.insert_header(http::header::COOKIE, kept);
     }
 }
 
