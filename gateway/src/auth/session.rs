@@ -84,7 +84,9 @@ impl App {
         if token.is_empty() || token.len() > 64 {
             return Ok(None);
         }
-        let token_hash = self.session_token_hash(token);
+        let token_hash = self
+            .sessions
+            .token_hash(token, |t| self.session_token_hash(t));
         let limits = &self.config.limits;
         let idle = |s: &Session| now - s.last_seen > limits.session_idle.as_secs() as i64;
         let live = match self.sessions.get(&token_hash) {

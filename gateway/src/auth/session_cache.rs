@@ -24,10 +24,19 @@
 //!   generation, part of every stamp, is bumped and all entries dropped.
 //!
 //! Reads take no lock (papaya: lock-free reads, epoch-based reclamation).
+//!
+//! Beside the entries, a memo of each token's keyed hash ([`SessionCache::token_hash`]):
+//! the HMAC-SHA256 that names a session in the store cost a proxied request more than
+//! the rest of its decision. The memo is keyed by SipHash-2-4's 128-bit output under a
+//! random key of this process (a PRF: no token can be made to take another's place
+//! without that key, and no raw token is kept); it maps a token to a value that never
+//! changes, so it needs no invalidation, only a bound.
 
 use crate::store::changes::ChangeListener;
 use crate::store::records::{Officer, Session};
 use crate::store::{keys, Tree};
+use rand::RngCore;
+use siphasher::sip128::SipHasher24;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -67,6 +76,9 @@ pub struct SessionStamp {
 
 pub struct SessionCache {
     entries: papaya::HashMap<String, Arc<LiveSession>>,
+    /// Token (by its keyed SipHash) → the store's keyed hash of it.
+    token_hashes: papaya::HashMap<u128, Arc<str>>,
+    token_key: SipHasher24,
     generations: Box<[AtomicU64]>,
     hasher: std::collections::hash_map::RandomState,
     capacity: usize,
@@ -81,8 +93,13 @@ pub struct SessionCache {
 
 impl SessionCache {
     pub fn new(capacity: usize) -> SessionCache {
+        let mut key = [0u64; 2];
+        key.iter_mut()
+            .for_each(|k| *k = rand::rngs::OsRng.next_u64());
         SessionCache {
             entries: papaya::HashMap::new(),
+            token_hashes: papaya::HashMap::new(),
+            token_key: SipHasher24::new_with_keys(key[0], key[1]),
             generations: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             hasher: Default::default(),
             capacity,
@@ -114,6 +131,25 @@ impl SessionCache {
 
     fn bump(&self, key: &[u8]) {
         self.generations[self.slot(key)].fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The store's keyed hash of `token`: from the memo, or `compute`d and remembered
+    /// (with the cache off, always computed). A full memo is emptied and refilled.
+    pub fn token_hash(&self, token: &str, compute: impl FnOnce(&str) -> String) -> String {
+        if self.capacity == 0 {
+            return compute(token);
+        }
+        let id = u128::from(self.token_key.hash(token.as_bytes()));
+        let memo = self.token_hashes.pin();
+        if let Some(hash) = memo.get(&id) {
+            return hash.to_string();
+        }
+        let hash = compute(token);
+        if memo.len() >= self.capacity {
+            memo.clear();
+        }
+        memo.insert(id, Arc::from(hash.as_str()));
+        hash
     }
 
     /// The current entry for `token_hash`, if there is one and nothing it copies has
@@ -336,6 +372,28 @@ mod tests {
         let off = SessionCache::new(0);
         fill(&off, "a", "E", "a");
         assert!(off.is_empty() && off.get("a").is_none());
+    }
+
+    #[test]
+    fn token_hashes_are_computed_once_per_token_and_the_memo_is_bounded() {
+        let c = SessionCache::new(2);
+        let computed = std::cell::Cell::new(0);
+        let hash = |t: &str| {
+            computed.set(computed.get() + 1);
+            format!("h({t})")
+        };
+        assert_eq!(c.token_hash("a", hash), "h(a)");
+        assert_eq!(c.token_hash("a", hash), "h(a)");
+        assert_eq!(computed.get(), 1);
+        assert_eq!(c.token_hash("b", hash), "h(b)");
+        assert_eq!(c.token_hash("c", hash), "h(c)", "full: emptied, then kept");
+        assert_eq!(c.token_hash("c", hash), "h(c)");
+        assert_eq!(computed.get(), 3);
+        assert_eq!(c.token_hashes.len(), 1);
+        let off = SessionCache::new(0);
+        off.token_hash("a", hash);
+        off.token_hash("a", hash);
+        assert_eq!(computed.get(), 5, "the cache off computes every time");
     }
 
     #[test]
