@@ -149,6 +149,7 @@ impl ServeHttp for Admin {
                         .map(|(op, n)| (op.name(), *n))
                         .collect(),
                     retries: store.retries(),
+                    audit_dropped: self.app.audit.dropped(),
                 };
                 let body = self.app.metrics.render(&self.app.policy, &crls, &counters);
                 Response::builder()

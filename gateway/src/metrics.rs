@@ -29,6 +29,8 @@ pub struct Metrics {
     store_deadline_missed: IntGaugeVec,
     /// Store transactions and updates that met a concurrent write and ran again.
     store_retries: IntGauge,
+    /// Events of denied requests the audit queue had no room for (audit.rs).
+    audit_dropped: IntGauge,
 }
 
 fn counter(
@@ -42,11 +44,13 @@ fn counter(
     Ok(c)
 }
 
-/// The store's own counters, read when scraped.
+/// The store's own counters and the audit trail's, read when scraped.
 pub struct StoreCounters<'a> {
     /// Calls past their deadline by kind of call.
     pub deadline_missed: Vec<(&'a str, u64)>,
     pub retries: u64,
+    /// Events of denied requests dropped because the audit queue was full.
+    pub audit_dropped: u64,
 }
 
 /// What a request to the public listener turned out to be.
@@ -136,6 +140,14 @@ impl Metrics {
                 registry.register(Box::new(g.clone()))?;
                 g
             },
+            audit_dropped: {
+                let g = IntGauge::new(
+                    "audit_events_dropped_total",
+                    "Audit events of denied requests dropped because the queue was full",
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
             registry,
         })
     }
@@ -149,6 +161,7 @@ impl Metrics {
         store: &StoreCounters,
     ) -> Vec<u8> {
         self.store_retries.set(store.retries as i64);
+        self.audit_dropped.set(store.audit_dropped as i64);
         let store_missed = &store.deadline_missed;
         for (op, n) in store_missed {
             self.store_deadline_missed

@@ -20,7 +20,6 @@ use crate::proxy::listener::{self, Prebound};
 use crate::proxy::redirect::Redirect;
 use crate::proxy::respond::EdgeHeaders;
 use crate::proxy::tls::{self, Certificates};
-use crate::store::Store;
 use pingora::apps::{HttpServerOptions, ServerApp};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::ExecutionPhase;
@@ -79,7 +78,7 @@ impl Listener {
 /// the server starts handing its sockets over (SIGQUIT) or stopping (SIGTERM); once the
 /// shutdown has started, [`exit_after`] ends the process `grace` later whatever is still
 /// running.
-fn watch_phases(server: &Server, store: Store, grace: Duration) -> Arc<AtomicBool> {
+fn watch_phases(server: &Server, app: Arc<App>, grace: Duration) -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let mut phases = server.watch_execution_phase();
     let set = flag.clone();
@@ -89,7 +88,7 @@ fn watch_phases(server: &Server, store: Store, grace: Duration) -> Arc<AtomicBoo
             match phases.blocking_recv() {
                 Ok(ExecutionPhase::ShutdownStarted) => {
                     set.store(true, Ordering::Relaxed);
-                    exit_after(grace, store);
+                    exit_after(grace, &app);
                     return;
                 }
                 Ok(
@@ -109,16 +108,21 @@ fn watch_phases(server: &Server, store: Store, grace: Duration) -> Arc<AtomicBoo
 
 /// The last word of a shutdown: `grace` after it began, whatever still runs (a request
 /// that did not finish, a store call that does not return), the process exits. Just
-/// before, the store is flushed once more (at most [`LAST_FLUSH`]), so the unacknowledged
-/// writes of the last moments (audit events of refusals) are kept too. pingora itself
-/// exits at about the same time when nothing hangs.
-fn exit_after(grace: Duration, store: Store) {
+/// before, the audit events still queued are written and the store is flushed once more
+/// (at most [`LAST_FLUSH`] for both), so the unacknowledged writes of the last moments
+/// (audit events of refusals and denials) are kept too. pingora itself exits at about
+/// the same time when nothing hangs.
+fn exit_after(grace: Duration, app: &App) {
     let started = Instant::now();
     std::thread::sleep(grace.saturating_sub(LAST_FLUSH));
+    let last = async {
+        app.audit.drain().await;
+        app.store.flush().await
+    };
     let flushed = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
-        .map(|rt| rt.block_on(async { tokio::time::timeout(LAST_FLUSH, store.flush()).await }));
+        .map(|rt| rt.block_on(async { tokio::time::timeout(LAST_FLUSH, last).await }));
     if !matches!(flushed, Ok(Ok(Ok(())))) {
         tracing::error!("shutdown: the last store flush did not finish in time");
     }
@@ -250,7 +254,7 @@ impl Bound {
             app: self.app.clone(),
             api: self.api,
             edge: edge.clone(),
-            draining: watch_phases(&server, self.app.store.clone(), config.shutdown_grace),
+            draining: watch_phases(&server, self.app.clone(), config.shutdown_grace),
         };
         let limits = ConnectionLimits {
             header_read: config.limits.header_read,

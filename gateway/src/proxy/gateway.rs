@@ -198,20 +198,17 @@ impl Gateway {
         self.app.metrics.decision(decision.is_allowed());
         if let Decision::Deny { policies } = decision {
             let path = req.uri.path().to_string();
-            self.app
-                .audit
-                .record(
-                    now,
-                    Event::new("proxy.denied", "forbidden")
-                        .enterprise(&live.officer().enterprise)
-                        .person(&live.officer().person)
-                        .client(&ctx.client_ip())
-                        .detail(format!(
-                            "{} {path} module={} policies={policies:?}",
-                            req.method, route.module
-                        )),
-                )
-                .await;
+            self.app.audit.record_later(
+                now,
+                Event::new("proxy.denied", "forbidden")
+                    .enterprise(&live.officer().enterprise)
+                    .person(&live.officer().person)
+                    .client(&ctx.client_ip())
+                    .detail(format!(
+                        "{} {path} module={} policies={policies:?}",
+                        req.method, route.module
+                    )),
+            );
             self.refuse(session, &Denial::new(Code::Forbidden)).await?;
             return Ok(Outcome::Answered);
         }

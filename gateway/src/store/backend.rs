@@ -89,6 +89,15 @@ pub trait Backend: Send + Sync + 'static {
 
     async fn next_id(&self) -> Result<u64, StoreError>;
 
+    /// `n` ids, in one call where the engine can.
+    async fn next_ids(&self, n: usize) -> Result<Vec<u64>, StoreError> {
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            ids.push(self.next_id().await?);
+        }
+        Ok(ids)
+    }
+
     async fn flush(&self) -> Result<(), StoreError>;
 
     /// Housekeeping of the backend's own (old change-log rows), done by the one node

@@ -374,6 +374,13 @@ impl Store {
     pub async fn next_id(&self) -> Result<u64, StoreError> {
         self.deadline.bound(Op::Write, self.backend.next_id()).await
     }
+
+    /// `n` store-unique ids in one call.
+    pub async fn next_ids(&self, n: usize) -> Result<Vec<u64>, StoreError> {
+        self.deadline
+            .bound(Op::Write, self.backend.next_ids(n))
+            .await
+    }
 }
 
 /// The smallest key after `key` in bytewise order.

@@ -310,6 +310,15 @@ impl Backend for SledBackend {
             .await
     }
 
+    async fn next_ids(&self, n: usize) -> Result<Vec<u64>, StoreError> {
+        self.blocking(move |t| {
+            (0..n)
+                .map(|_| t.db.generate_id().map_err(backend_error))
+                .collect()
+        })
+        .await
+    }
+
     async fn flush(&self) -> Result<(), StoreError> {
         self.inner
             .flusher

@@ -445,6 +445,13 @@ impl Backend for PgBackend {
         Ok(id as u64)
     }
 
+    async fn next_ids(&self, n: usize) -> Result<Vec<u64>, StoreError> {
+        let c = self.client().await?;
+        let st = op(c.prepare_cached("SELECT nextval('ids') FROM generate_series(1, $1)")).await?;
+        let rows = op(c.query(&st, &[&(n as i64)])).await?;
+        Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+    }
+
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }
