@@ -232,14 +232,14 @@ async fn transactions_commit_whole_abort_clean_and_retry_conflicts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ids_are_never_handed_out_twice_by_two_nodes() {
+async fn ids_are_never_handed_out_twice_by_two_nodes_one_or_a_batch_at_a_time() {
     let url = postgres::new_database();
     let dir = tempfile::tempdir().unwrap();
     let a = taxgate::store::postgres::open(&url, 2).unwrap();
     let b = taxgate::store::postgres::open(&url, 2).unwrap();
     let sled = taxgate::store::sled_store::open(dir.path(), 1 << 20).unwrap();
     // Two nodes of one PostgreSQL store, 100 callers each, all at once; and 100 callers
-    // of one sled store.
+    // of one sled store. Every other caller takes a batch of seven (next_ids).
     for (kind, nodes) in [("postgres", vec![a, b]), ("sled", vec![sled])] {
         let callers = 100 * nodes.len();
         let start = Arc::new(tokio::sync::Barrier::new(callers));
@@ -248,16 +248,26 @@ async fn ids_are_never_handed_out_twice_by_two_nodes() {
                 let (s, start) = (nodes[i % nodes.len()].clone(), start.clone());
                 tokio::spawn(async move {
                     start.wait().await;
-                    s.next_id().await.unwrap()
+                    if i % 2 == 0 {
+                        vec![s.next_id().await.unwrap()]
+                    } else {
+                        s.next_ids(7).await.unwrap()
+                    }
                 })
             })
             .collect();
         let mut ids = Vec::new();
         for t in tasks {
-            ids.push(t.await.unwrap());
+            ids.extend(t.await.unwrap());
         }
+        let handed_out = ids.len();
+        assert_eq!(
+            handed_out,
+            callers / 2 * 8,
+            "{kind}: a batch came back short"
+        );
         ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), callers, "{kind}: an id handed out twice");
+        assert_eq!(ids.len(), handed_out, "{kind}: an id handed out twice");
     }
 }

@@ -447,7 +447,8 @@ impl Backend for PgBackend {
 
     async fn next_ids(&self, n: usize) -> Result<Vec<u64>, StoreError> {
         let c = self.client().await?;
-        let st = op(c.prepare_cached("SELECT nextval('ids') FROM generate_series(1, $1)")).await?;
+        let st = op(c.prepare_cached("SELECT nextval('ids') FROM generate_series(1, $1::bigint)"))
+            .await?;
         let rows = op(c.query(&st, &[&(n as i64)])).await?;
         Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
     }
