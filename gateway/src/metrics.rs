@@ -44,6 +44,13 @@ fn counter(
     Ok(c)
 }
 
+/// A gauge set from a figure read when scraped (a counter kept elsewhere, a version).
+fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
+    let g = IntGauge::new(name, help)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
 /// The store's own counters and the audit trail's, read when scraped.
 pub struct StoreCounters<'a> {
     /// Calls past their deadline by kind of call.
@@ -105,11 +112,11 @@ impl Metrics {
                 registry.register(Box::new(g.clone()))?;
                 g
             },
-            policy_version: {
-                let g = IntGauge::new("policy_version", "Version of the policy set in force")?;
-                registry.register(Box::new(g.clone()))?;
-                g
-            },
+            policy_version: gauge(
+                &registry,
+                "policy_version",
+                "Version of the policy set in force",
+            )?,
             crl_next_update: {
                 let g = IntGaugeVec::new(
                     Opts::new(
@@ -132,22 +139,16 @@ impl Metrics {
                 registry.register(Box::new(g.clone()))?;
                 g
             },
-            store_retries: {
-                let g = IntGauge::new(
-                    "store_retries_total",
-                    "Store transactions and updates run again after a concurrent write",
-                )?;
-                registry.register(Box::new(g.clone()))?;
-                g
-            },
-            audit_dropped: {
-                let g = IntGauge::new(
-                    "audit_events_dropped_total",
-                    "Audit events of denied requests dropped because the queue was full",
-                )?;
-                registry.register(Box::new(g.clone()))?;
-                g
-            },
+            store_retries: gauge(
+                &registry,
+                "store_retries_total",
+                "Store transactions and updates run again after a concurrent write",
+            )?,
+            audit_dropped: gauge(
+                &registry,
+                "audit_events_dropped_total",
+                "Audit events of denied requests dropped because the queue was full",
+            )?,
             registry,
         })
     }

@@ -63,8 +63,9 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 ///
 /// ring's HMAC (BoringSSL's SHA-256: SHA-NI, AVX2 or SSSE3 code chosen at run time), the
 /// implementation rustls already brings: on a CPU without SHA extensions it takes about
-/// two thirds of the instructions of sha2's portable code, and two of these run on every
-/// proxied request (the session cookie's hash, the identity signature).
+/// two thirds of the instructions of sha2's portable code, and one runs on every proxied
+/// request (the identity signature; the session cookie's hash is memoized per token,
+/// auth/session_cache.rs).
 #[derive(Clone)]
 pub struct Keyed {
     /// Keyed once: each use starts from the precomputed inner and outer pads.
