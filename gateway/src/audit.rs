@@ -95,6 +95,17 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The key of an event at `now` with the store-unique `id`.
+    fn at(now: i64, id: u64) -> Slot {
+        let mut key = Vec::with_capacity(16);
+        key.extend_from_slice(&now.to_be_bytes());
+        key.extend_from_slice(&id.to_be_bytes());
+        Slot {
+            key,
+            at: crate::clock::rfc3339(now),
+        }
+    }
+
     fn stamped(&self, event: &Event) -> AuditEvent {
         AuditEvent {
             at: self.at.clone(),
@@ -124,13 +135,7 @@ impl Audit {
 
     /// Reserves the key of an event at `now` (see the module contract).
     pub async fn slot(&self, now: i64) -> Result<Slot, StoreError> {
-        let mut key = Vec::with_capacity(16);
-        key.extend_from_slice(&now.to_be_bytes());
-        key.extend_from_slice(&self.store.next_id().await?.to_be_bytes());
-        Ok(Slot {
-            key,
-            at: crate::clock::rfc3339(now),
-        })
+        Ok(Slot::at(now, self.store.next_id().await?))
     }
 
     /// Appends an event that records no change, at `now`. A failure is logged, never
@@ -150,6 +155,7 @@ impl Audit {
 
     /// Queues an event that records no change, at `now`, for a task of the current tokio
     /// runtime to write (see the module contract): the caller does not wait for the store.
+    /// Call it on a tokio runtime (the proxy's workers).
     pub fn record_later(&self, now: i64, event: Event) {
         let mut state = self.queued.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.events.len() >= MAX_QUEUED {
@@ -218,14 +224,7 @@ impl Audit {
         let ids = self.store.next_ids(batch.len()).await?;
         let mut writes = Vec::with_capacity(batch.len());
         for ((now, event), id) in batch.iter().zip(ids) {
-            let mut key = Vec::with_capacity(16);
-            key.extend_from_slice(&now.to_be_bytes());
-            key.extend_from_slice(&id.to_be_bytes());
-            let slot = Slot {
-                key,
-                at: crate::clock::rfc3339(*now),
-            };
-            writes.push(slot.write(event)?);
+            writes.push(Slot::at(*now, id).write(event)?);
         }
         self.store.apply(writes).await
     }
