@@ -113,6 +113,20 @@ fn gateway_errors(gw: &Gateway) -> String {
 
 /// `clients` (each a browser and the body it sends) sending `method path` back to back
 /// for 2.5 s, so across second boundaries: (acknowledged, refused).
+/// Fails with every refusal's count, the first of them and the gateway's warnings when
+/// any of a stream's calls was refused.
+#[track_caller]
+fn none_refused<T: std::fmt::Debug>(gw: &Gateway, sent: usize, refused: &[T]) {
+    assert!(
+        refused.is_empty(),
+        "{} of {} refused, the first: {:?}\nthe gateway's warnings and errors:\n{}",
+        refused.len(),
+        sent + refused.len(),
+        refused.first(),
+        gateway_errors(gw)
+    );
+}
+
 async fn streams(
     cx: &Arc<Crowd>,
     clients: Vec<(crate::harness::Browser, Option<serde_json::Value>)>,
@@ -170,14 +184,7 @@ async fn captchas_asked_by_64_clients_of_one_address_at_once_are_all_issued() {
         "crowd: captchas from {BURST} clients for 2.5 s: {sent} issued, {} refused",
         refused.len()
     );
-    assert!(
-        refused.is_empty(),
-        "{} of {} refused, the first: {:?}\nthe gateway's warnings and errors:\n{}",
-        refused.len(),
-        sent + refused.len(),
-        refused.first(),
-        gateway_errors(&gw)
-    );
+    none_refused(&gw, sent, &refused);
 }
 
 /// Login codes sent to one phone from 64 tickets at once, again and again for 2.5 s (so
@@ -207,13 +214,6 @@ async fn parallel_login_codes_to_one_phone_are_all_sent_without_a_resend_interva
          {in_outbox} in the outbox",
         refused.len()
     );
-    assert!(
-        refused.is_empty(),
-        "{} of {} sends refused, the first: {:?}\nthe gateway's warnings and errors:\n{}",
-        refused.len(),
-        sent + refused.len(),
-        refused.first(),
-        gateway_errors(&gw)
-    );
+    none_refused(&gw, sent, &refused);
     assert_eq!(in_outbox, sent, "every acknowledged code in the outbox");
 }

@@ -194,11 +194,8 @@ impl Audit {
                 .unwrap_or_else(|e| e.into_inner())
                 .events,
         );
-        if batch.is_empty() {
-            return;
-        }
-        if let Err(err) = self.write_batch(&batch).await {
-            tracing::error!(error = %err, events = batch.len(), "audit events not written");
+        if !batch.is_empty() {
+            self.write_batch(&batch).await;
         }
     }
 
@@ -213,14 +210,19 @@ impl Audit {
                 }
                 std::mem::take(&mut state.events)
             };
-            if let Err(err) = self.write_batch(&batch).await {
-                tracing::error!(error = %err, events = batch.len(), "audit events not written");
-            }
+            self.write_batch(&batch).await;
+        }
+    }
+
+    /// Writes one batch; a failure is logged with the number of events lost.
+    async fn write_batch(&self, batch: &[(i64, Event)]) {
+        if let Err(err) = self.try_write_batch(batch).await {
+            tracing::error!(error = %err, events = batch.len(), "audit events not written");
         }
     }
 
     /// One batch: its keys reserved together, its events applied together.
-    async fn write_batch(&self, batch: &[(i64, Event)]) -> Result<(), StoreError> {
+    async fn try_write_batch(&self, batch: &[(i64, Event)]) -> Result<(), StoreError> {
         let ids = self.store.next_ids(batch.len()).await?;
         let mut writes = Vec::with_capacity(batch.len());
         for ((now, event), id) in batch.iter().zip(ids) {

@@ -50,7 +50,7 @@ pub struct Ctx {
 
 impl Ctx {
     fn client_ip(&self) -> String {
-        self.client.map(|ip| ip.to_string()).unwrap_or_default()
+        self.client.map(forwarded::ip_text).unwrap_or_default()
     }
 }
 
